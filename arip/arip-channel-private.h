@@ -1,0 +1,135 @@
+/* arip-channel-private.h: framing on the parent <-> worker socket
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Every frame is an 8-byte header in host byte order,
+ *
+ *   guint32 size;    payload bytes that follow the header
+ *   guint16 kind;    an AripFrameKind
+ *   guint16 n_fds;   file descriptors sent with the frame (SCM_RIGHTS)
+ *
+ * followed by a serialized GVariant in normal form whose type is fixed by
+ * the kind. File descriptors travel as ancillary data on the sendmsg() that
+ * carries the frame's header; the reader queues the descriptors it receives
+ * and hands each frame the number its header announces.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+
+G_BEGIN_DECLS
+
+#define ARIP_PROTOCOL_VERSION     1
+#define ARIP_FRAME_HEADER_SIZE    8
+/* The largest payload either side accepts. */
+#define ARIP_FRAME_MAX_SIZE       (512u * 1024u * 1024u)
+/* The most descriptors one frame may carry. */
+#define ARIP_FRAME_MAX_FDS        64
+/* The environment variable that tells a worker where its channel is:
+ * "VERSION:CHANNEL_FD:CRASH_FD:PARENT_PID". */
+#define ARIP_WORKER_ENV           "ARIP_WORKER"
+
+typedef enum {
+  ARIP_FRAME_HELLO = 1,    /* child -> parent  (ui)   version, pid       */
+  ARIP_FRAME_STATE,        /* child -> parent  (u)    AripState          */
+  ARIP_FRAME_CALL,         /* parent -> child  (sv)   function, args     */
+  ARIP_FRAME_RESULT,       /* child -> parent  (v)    the return value   */
+  ARIP_FRAME_ERROR,        /* child -> parent  (sis)  domain, code, message */
+  ARIP_FRAME_MESSAGE,      /* both ways        (v)    a user message     */
+  ARIP_FRAME_PROGRESS,     /* child -> parent  (d)    0.0 .. 1.0         */
+  ARIP_FRAME_LAST_KIND = ARIP_FRAME_PROGRESS,
+} AripFrameKind;
+
+typedef struct {
+  AripFrameKind  kind;
+  GVariant      *payload;   /* owned, of the kind's type, normal form */
+  GUnixFDList   *fds;       /* owned, nullable */
+} AripFrame;
+
+const GVariantType *arip_frame_kind_get_type (AripFrameKind kind);
+const char         *arip_frame_kind_to_string (AripFrameKind kind);
+void                arip_frame_free          (AripFrame    *frame);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrame, arip_frame_free)
+
+/* Header and payload of a frame in one buffer. @payload is sunk. */
+GBytes *arip_frame_encode (AripFrameKind  kind,
+                           GVariant      *payload,
+                           guint          n_fds);
+
+/* The decoder turns untrusted bytes (and descriptors) into frames. It is
+ * pure: no I/O. It never allocates more than about twice what it was fed. */
+typedef struct _AripFrameDecoder AripFrameDecoder;
+
+AripFrameDecoder *arip_frame_decoder_new       (gsize              max_frame_size);
+void              arip_frame_decoder_free      (AripFrameDecoder  *self);
+/* Where to put up to *size new bytes; call _commit() with what was read. */
+guint8           *arip_frame_decoder_prepare   (AripFrameDecoder  *self,
+                                                gsize             *size);
+void              arip_frame_decoder_commit    (AripFrameDecoder  *self,
+                                                gsize              n_read);
+void              arip_frame_decoder_feed      (AripFrameDecoder  *self,
+                                                const guint8      *data,
+                                                gsize              len);
+/* Takes ownership of the descriptors. */
+void              arip_frame_decoder_push_fds  (AripFrameDecoder  *self,
+                                                const gint        *fds,
+                                                guint              n_fds);
+/* TRUE and *frame = NULL: need more bytes. FALSE: @error is set, the stream
+ * is broken for good. */
+gboolean          arip_frame_decoder_next      (AripFrameDecoder  *self,
+                                                AripFrame        **frame,
+                                                GError           **error);
+/* TRUE if bytes of an incomplete frame are buffered. */
+gboolean          arip_frame_decoder_has_partial (AripFrameDecoder *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrameDecoder, arip_frame_decoder_free)
+
+typedef struct _AripChannel AripChannel;
+
+/* Called for each complete frame, in order. The frame is borrowed. */
+typedef void (*AripChannelFrameFunc)  (AripChannel  *channel,
+                                       AripFrame    *frame,
+                                       gpointer      user_data);
+/* Called once when reading ends: @error is NULL on a clean EOF. */
+typedef void (*AripChannelClosedFunc) (AripChannel  *channel,
+                                       const GError *error,
+                                       gpointer      user_data);
+
+/* Takes ownership of @fd, a connected AF_UNIX stream socket. */
+AripChannel *arip_channel_new            (gint                   fd,
+                                          GError               **error);
+AripChannel *arip_channel_ref            (AripChannel           *self);
+void         arip_channel_unref          (AripChannel           *self);
+gint         arip_channel_get_fd         (AripChannel           *self);
+/* Read asynchronously in @context (nullable: thread default). */
+void         arip_channel_start_reading  (AripChannel           *self,
+                                          GMainContext          *context,
+                                          AripChannelFrameFunc   frame_func,
+                                          AripChannelClosedFunc  closed_func,
+                                          gpointer               user_data);
+/* Reads everything the peer already wrote, without blocking, and
+ * dispatches it; used once the peer is known to be dead. */
+void         arip_channel_drain          (AripChannel           *self);
+/* Queues a frame; writing happens without blocking, from the context given
+ * to start_reading (or at once if the socket has room). @payload is sunk. */
+gboolean     arip_channel_send           (AripChannel           *self,
+                                          AripFrameKind          kind,
+                                          GVariant              *payload,
+                                          GUnixFDList           *fds,
+                                          GError               **error);
+/* With sync writes, send() never waits in the main context: the caller
+ * flushes with flush_sync() (the worker, which may send from any thread). */
+void         arip_channel_set_sync_writes (AripChannel          *self,
+                                           gboolean              sync_writes);
+/* Blocks until every queued frame is written. */
+gboolean     arip_channel_flush_sync     (AripChannel           *self,
+                                          GError               **error);
+/* Blocks until one frame is read (worker side, before its main loop). */
+AripFrame   *arip_channel_receive_sync   (AripChannel           *self,
+                                          GError               **error);
+/* Stops reading and writing and closes the socket; no callback is called
+ * after this returns. */
+void         arip_channel_close          (AripChannel           *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripChannel, arip_channel_unref)
+
+G_END_DECLS

@@ -1,0 +1,855 @@
+/* arip-channel.c: GVariant frames on the parent <-> worker socket
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Both ends use the same code. Reads and writes never block except in the
+ * two *_sync() calls the worker uses before and after its main loop; the
+ * parent only reads from a GSocket source in its own main context.
+ *
+ * What arrives is untrusted: the decoder checks the kind, the size (against
+ * a hard limit, and without ever allocating for bytes that have not
+ * arrived), the payload's type and that it is in normal form, and that the
+ * descriptors a frame announces really came.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n-lib.h>
+#include <gio/gunixfdmessage.h>
+
+#include "arip-channel-private.h"
+#include "arip-error.h"
+
+#define READ_CHUNK        (64 * 1024)
+#define MAX_READS_PER_DISPATCH 32
+#define MAX_QUEUED_FDS    (4 * ARIP_FRAME_MAX_FDS)
+
+typedef struct {
+  guint32 size;
+  guint16 kind;
+  guint16 n_fds;
+} FrameHeader;
+
+G_STATIC_ASSERT (sizeof (FrameHeader) == ARIP_FRAME_HEADER_SIZE);
+
+static const struct {
+  const char *name;
+  const char *type;
+} frame_kinds[] = {
+  [ARIP_FRAME_HELLO] = { "hello", "(ui)" },
+  [ARIP_FRAME_STATE] = { "state", "(u)" },
+  [ARIP_FRAME_CALL] = { "call", "(sv)" },
+  [ARIP_FRAME_RESULT] = { "result", "(v)" },
+  [ARIP_FRAME_ERROR] = { "error", "(sis)" },
+  [ARIP_FRAME_MESSAGE] = { "message", "(v)" },
+  [ARIP_FRAME_PROGRESS] = { "progress", "(d)" },
+};
+
+static gboolean
+kind_is_valid (guint kind)
+{
+  return kind >= ARIP_FRAME_HELLO && kind <= ARIP_FRAME_LAST_KIND;
+}
+
+const GVariantType *
+arip_frame_kind_get_type (AripFrameKind kind)
+{
+  g_return_val_if_fail (kind_is_valid (kind), NULL);
+
+  return G_VARIANT_TYPE (frame_kinds[kind].type);
+}
+
+const char *
+arip_frame_kind_to_string (AripFrameKind kind)
+{
+  if (!kind_is_valid (kind))
+    return "unknown";
+  return frame_kinds[kind].name;
+}
+
+void
+arip_frame_free (AripFrame *frame)
+{
+  if (frame == NULL)
+    return;
+  g_clear_pointer (&frame->payload, g_variant_unref);
+  g_clear_object (&frame->fds);
+  g_free (frame);
+}
+
+GBytes *
+arip_frame_encode (AripFrameKind  kind,
+                   GVariant      *payload,
+                   guint          n_fds)
+{
+  g_autoptr(GVariant) value = NULL;
+  FrameHeader header;
+  gsize size;
+  guint8 *data;
+
+  g_return_val_if_fail (kind_is_valid (kind), NULL);
+  g_return_val_if_fail (payload != NULL, NULL);
+  g_return_val_if_fail (n_fds <= ARIP_FRAME_MAX_FDS, NULL);
+
+  value = g_variant_ref_sink (payload);
+  g_return_val_if_fail (g_variant_is_of_type (value, arip_frame_kind_get_type (kind)), NULL);
+
+  if (!g_variant_is_normal_form (value))
+    {
+      GVariant *normal = g_variant_get_normal_form (value);
+      g_variant_unref (value);
+      value = g_variant_ref_sink (normal);
+    }
+
+  size = g_variant_get_size (value);
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return NULL;
+
+  header.size = (guint32) size;
+  header.kind = (guint16) kind;
+  header.n_fds = (guint16) n_fds;
+
+  data = g_malloc (ARIP_FRAME_HEADER_SIZE + size);
+  memcpy (data, &header, sizeof header);
+  g_variant_store (value, data + ARIP_FRAME_HEADER_SIZE);
+
+  return g_bytes_new_take (data, ARIP_FRAME_HEADER_SIZE + size);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The decoder                                                            */
+
+struct _AripFrameDecoder {
+  guint8  *buf;
+  gsize    cap;
+  gsize    pos;        /* first unconsumed byte */
+  gsize    len;        /* end of valid bytes */
+  gsize    max_frame_size;
+  GArray  *fds;        /* gint, received and not yet given to a frame */
+  GError  *error;      /* set once the stream is broken */
+};
+
+AripFrameDecoder *
+arip_frame_decoder_new (gsize max_frame_size)
+{
+  AripFrameDecoder *self = g_new0 (AripFrameDecoder, 1);
+
+  self->max_frame_size = MIN (max_frame_size, (gsize) ARIP_FRAME_MAX_SIZE);
+  self->fds = g_array_new (FALSE, FALSE, sizeof (gint));
+  return self;
+}
+
+static void
+close_queued_fds (AripFrameDecoder *self)
+{
+  for (guint i = 0; i < self->fds->len; i++)
+    close (g_array_index (self->fds, gint, i));
+  g_array_set_size (self->fds, 0);
+}
+
+void
+arip_frame_decoder_free (AripFrameDecoder *self)
+{
+  if (self == NULL)
+    return;
+  close_queued_fds (self);
+  g_array_unref (self->fds);
+  g_free (self->buf);
+  g_clear_error (&self->error);
+  g_free (self);
+}
+
+static gboolean
+peek_header (AripFrameDecoder *self,
+             FrameHeader      *header)
+{
+  if (self->len - self->pos < ARIP_FRAME_HEADER_SIZE)
+    return FALSE;
+  memcpy (header, self->buf + self->pos, sizeof *header);
+  return TRUE;
+}
+
+guint8 *
+arip_frame_decoder_prepare (AripFrameDecoder *self,
+                            gsize            *size)
+{
+  gsize buffered = self->len - self->pos;
+  gsize want = READ_CHUNK;
+  FrameHeader header;
+
+  /* Once a large frame's header is in, read more of it at a time; but never
+   * reserve more than we already hold plus a chunk, so a lying header
+   * cannot make us allocate memory for bytes that never come. */
+  if (peek_header (self, &header) && header.size <= self->max_frame_size)
+    {
+      gsize total = ARIP_FRAME_HEADER_SIZE + (gsize) header.size;
+
+      if (total > buffered && total - buffered > READ_CHUNK)
+        want = MIN (total - buffered, MAX ((gsize) READ_CHUNK, buffered));
+    }
+
+  if (self->pos > 0 && (buffered == 0 || self->pos >= self->cap / 2 ||
+                        self->len + want > self->cap))
+    {
+      memmove (self->buf, self->buf + self->pos, buffered);
+      self->pos = 0;
+      self->len = buffered;
+    }
+
+  if (self->len + want > self->cap)
+    {
+      self->cap = self->len + want;
+      self->buf = g_realloc (self->buf, self->cap);
+    }
+
+  *size = self->cap - self->len;
+  return self->buf + self->len;
+}
+
+void
+arip_frame_decoder_commit (AripFrameDecoder *self,
+                           gsize             n_read)
+{
+  g_return_if_fail (n_read <= self->cap - self->len);
+  self->len += n_read;
+}
+
+void
+arip_frame_decoder_feed (AripFrameDecoder *self,
+                         const guint8     *data,
+                         gsize             len)
+{
+  while (len > 0)
+    {
+      gsize room;
+      guint8 *dest = arip_frame_decoder_prepare (self, &room);
+      gsize n = MIN (room, len);
+
+      memcpy (dest, data, n);
+      arip_frame_decoder_commit (self, n);
+      data += n;
+      len -= n;
+    }
+}
+
+void
+arip_frame_decoder_push_fds (AripFrameDecoder *self,
+                             const gint       *fds,
+                             guint             n_fds)
+{
+  g_array_append_vals (self->fds, fds, n_fds);
+}
+
+gboolean
+arip_frame_decoder_has_partial (AripFrameDecoder *self)
+{
+  return self->len > self->pos;
+}
+
+static gboolean
+fail (AripFrameDecoder  *self,
+      GError           **error,
+      const char        *format,
+      ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+fail (AripFrameDecoder  *self,
+      GError           **error,
+      const char        *format,
+      ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  self->error = g_error_new_valist (ARIP_ERROR, ARIP_ERROR_INVALID_DATA, format, args);
+  va_end (args);
+
+  /* Nothing after a broken frame can be trusted. */
+  close_queued_fds (self);
+  g_clear_pointer (&self->buf, g_free);
+  self->cap = self->len = self->pos = 0;
+
+  g_propagate_error (error, g_error_copy (self->error));
+  return FALSE;
+}
+
+gboolean
+arip_frame_decoder_next (AripFrameDecoder  *self,
+                         AripFrame        **frame,
+                         GError           **error)
+{
+  FrameHeader header;
+  gsize total;
+  g_autoptr(GBytes) payload_bytes = NULL;
+  g_autoptr(GVariant) payload = NULL;
+  AripFrame *result;
+
+  *frame = NULL;
+
+  if (self->error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->error));
+      return FALSE;
+    }
+
+  if (self->fds->len > MAX_QUEUED_FDS)
+    return fail (self, error, _("more file descriptors arrived (%u) than any frame announced"),
+                 self->fds->len);
+
+  if (!peek_header (self, &header))
+    return TRUE;
+
+  if (!kind_is_valid (header.kind))
+    return fail (self, error, _("a frame of unknown kind %u"), header.kind);
+  if (header.size > self->max_frame_size)
+    return fail (self, error, _("a %s frame of %u bytes, more than the limit of %" G_GSIZE_FORMAT " bytes"),
+                 arip_frame_kind_to_string (header.kind), header.size, self->max_frame_size);
+  if (header.n_fds > ARIP_FRAME_MAX_FDS)
+    return fail (self, error, _("a %s frame announcing %u file descriptors, more than the limit of %u"),
+                 arip_frame_kind_to_string (header.kind), header.n_fds, ARIP_FRAME_MAX_FDS);
+
+  total = ARIP_FRAME_HEADER_SIZE + (gsize) header.size;
+  if (self->len - self->pos < total)
+    return TRUE;
+
+  if (header.n_fds > self->fds->len)
+    return fail (self, error, _("a %s frame announcing %u file descriptors of which %u arrived"),
+                 arip_frame_kind_to_string (header.kind), header.n_fds, self->fds->len);
+
+  if (self->pos == 0 && self->len == total && header.size >= READ_CHUNK)
+    {
+      /* A large frame that fills the buffer: hand the buffer over instead
+       * of copying it. The payload stays 8-byte aligned. */
+      g_autoptr(GBytes) whole = g_bytes_new_take (self->buf, total);
+
+      self->buf = NULL;
+      self->cap = self->len = self->pos = 0;
+      payload_bytes = g_bytes_new_from_bytes (whole, ARIP_FRAME_HEADER_SIZE, header.size);
+    }
+  else
+    {
+      payload_bytes = g_bytes_new (self->buf + self->pos + ARIP_FRAME_HEADER_SIZE, header.size);
+      self->pos += total;
+    }
+
+  payload = g_variant_ref_sink (g_variant_new_from_bytes (arip_frame_kind_get_type (header.kind),
+                                                          payload_bytes, FALSE));
+  if (!g_variant_is_normal_form (payload))
+    return fail (self, error, _("a %s frame whose payload is not a valid “%s” value"),
+                 arip_frame_kind_to_string (header.kind), frame_kinds[header.kind].type);
+
+  result = g_new0 (AripFrame, 1);
+  result->kind = header.kind;
+  result->payload = g_steal_pointer (&payload);
+  if (header.n_fds > 0)
+    {
+      result->fds = g_unix_fd_list_new_from_array ((gint *) self->fds->data, header.n_fds);
+      g_array_remove_range (self->fds, 0, header.n_fds);
+    }
+
+  *frame = result;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The channel                                                            */
+
+typedef struct {
+  GBytes      *data;
+  gsize        offset;
+  GUnixFDList *fds;    /* sent with the first byte */
+} OutFrame;
+
+struct _AripChannel {
+  gint                   ref_count;
+  GSocket               *socket;
+  AripFrameDecoder      *decoder;
+  GMainContext          *context;
+  GSource               *in_source;
+  GSource               *out_source;
+  AripChannelFrameFunc   frame_func;
+  AripChannelClosedFunc  closed_func;
+  gpointer               user_data;
+  GQueue                 out_queue;
+  guint                  closed : 1;
+  guint                  reading_done : 1;
+  guint                  write_failed : 1;
+  guint                  sync_writes : 1;
+};
+
+static void
+out_frame_free (gpointer data)
+{
+  OutFrame *out = data;
+
+  g_bytes_unref (out->data);
+  g_clear_object (&out->fds);
+  g_free (out);
+}
+
+AripChannel *
+arip_channel_new (gint     fd,
+                  GError **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  AripChannel *self;
+
+  socket = g_socket_new_from_fd (fd, error);
+  if (socket == NULL)
+    {
+      close (fd);
+      return NULL;
+    }
+
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX ||
+      g_socket_get_socket_type (socket) != G_SOCKET_TYPE_STREAM)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("File descriptor %d is not a Unix stream socket"), fd);
+      return NULL;
+    }
+
+  g_socket_set_blocking (socket, FALSE);
+
+  self = g_new0 (AripChannel, 1);
+  self->ref_count = 1;
+  self->socket = g_steal_pointer (&socket);
+  self->decoder = arip_frame_decoder_new (ARIP_FRAME_MAX_SIZE);
+  g_queue_init (&self->out_queue);
+  return self;
+}
+
+AripChannel *
+arip_channel_ref (AripChannel *self)
+{
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+arip_channel_unref (AripChannel *self)
+{
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
+    return;
+
+  arip_channel_close (self);
+  g_clear_object (&self->socket);
+  g_free (self);
+}
+
+gint
+arip_channel_get_fd (AripChannel *self)
+{
+  return self->socket != NULL ? g_socket_get_fd (self->socket) : -1;
+}
+
+/* One recvmsg into the decoder: > 0 bytes read, 0 at EOF, -1 on error
+ * (G_IO_ERROR_WOULD_BLOCK when nothing is there yet). */
+static gssize
+read_once (AripChannel  *self,
+           GError      **error)
+{
+  GInputVector vector;
+  GSocketControlMessage **messages = NULL;
+  gint n_messages = 0;
+  gint flags = 0;
+  gssize n;
+
+  vector.buffer = arip_frame_decoder_prepare (self->decoder, &vector.size);
+  n = g_socket_receive_message (self->socket, NULL, &vector, 1,
+                                &messages, &n_messages, &flags, NULL, error);
+
+  for (gint i = 0; i < n_messages; i++)
+    {
+      if (G_IS_UNIX_FD_MESSAGE (messages[i]))
+        {
+          gint n_fds = 0;
+          gint *fds = g_unix_fd_message_steal_fds (G_UNIX_FD_MESSAGE (messages[i]), &n_fds);
+
+          arip_frame_decoder_push_fds (self->decoder, fds, n_fds);
+          g_free (fds);
+        }
+      g_object_unref (messages[i]);
+    }
+  g_free (messages);
+
+  if (n > 0)
+    arip_frame_decoder_commit (self->decoder, n);
+
+  return n;
+}
+
+static void
+finish_reading (AripChannel  *self,
+                const GError *error)
+{
+  if (self->reading_done)
+    return;
+  self->reading_done = TRUE;
+
+  if (self->in_source != NULL)
+    {
+      g_source_destroy (self->in_source);
+      g_clear_pointer (&self->in_source, g_source_unref);
+    }
+
+  if (!self->closed && self->closed_func != NULL)
+    self->closed_func (self, error, self->user_data);
+}
+
+/* Hands every complete frame to the owner. FALSE once reading is over. */
+static gboolean
+dispatch_frames (AripChannel *self)
+{
+  while (!self->closed && !self->reading_done)
+    {
+      g_autoptr(GError) error = NULL;
+      AripFrame *frame = NULL;
+
+      if (!arip_frame_decoder_next (self->decoder, &frame, &error))
+        {
+          finish_reading (self, error);
+          return FALSE;
+        }
+      if (frame == NULL)
+        return TRUE;
+
+      if (self->frame_func != NULL)
+        self->frame_func (self, frame, self->user_data);
+      arip_frame_free (frame);
+    }
+
+  return FALSE;
+}
+
+/* Reads and dispatches what is there; FALSE once reading is over. */
+static gboolean
+read_available (AripChannel *self,
+                guint        max_reads)
+{
+  for (guint i = 0; max_reads == 0 || i < max_reads; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n;
+
+      if (self->closed || self->reading_done)
+        return FALSE;
+
+      n = read_once (self, &error);
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return TRUE;
+          /* Frames read before the error still count. */
+          dispatch_frames (self);
+          finish_reading (self, error);
+          return FALSE;
+        }
+
+      if (n == 0)
+        {
+          if (!dispatch_frames (self))
+            return FALSE;
+          if (arip_frame_decoder_has_partial (self->decoder))
+            {
+              g_autoptr(GError) truncated =
+                g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                             _("the channel was closed in the middle of a frame"));
+              finish_reading (self, truncated);
+            }
+          else
+            finish_reading (self, NULL);
+          return FALSE;
+        }
+
+      if (!dispatch_frames (self))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+on_readable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  AripChannel *self = user_data;
+  gboolean keep;
+
+  arip_channel_ref (self);
+  keep = read_available (self, MAX_READS_PER_DISPATCH);
+  if (!keep && self->in_source != NULL)
+    {
+      /* finish_reading() already destroyed it; be safe either way. */
+      g_clear_pointer (&self->in_source, g_source_unref);
+    }
+  arip_channel_unref (self);
+
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+void
+arip_channel_start_reading (AripChannel           *self,
+                            GMainContext          *context,
+                            AripChannelFrameFunc   frame_func,
+                            AripChannelClosedFunc  closed_func,
+                            gpointer               user_data)
+{
+  g_return_if_fail (self->in_source == NULL);
+  g_return_if_fail (!self->closed);
+
+  self->context = context != NULL ? g_main_context_ref (context)
+                                  : g_main_context_ref_thread_default ();
+  self->frame_func = frame_func;
+  self->closed_func = closed_func;
+  self->user_data = user_data;
+
+  self->in_source = g_socket_create_source (self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_set_static_name (self->in_source, "[arip] channel read");
+  g_source_attach (self->in_source, self->context);
+
+  /* Frames that were already decoded by receive_sync() are due now. */
+  if (arip_frame_decoder_has_partial (self->decoder))
+    g_source_set_ready_time (self->in_source, 0);
+}
+
+void
+arip_channel_drain (AripChannel *self)
+{
+  if (self->closed || self->reading_done || self->frame_func == NULL)
+    return;
+
+  arip_channel_ref (self);
+  read_available (self, 0);
+  arip_channel_unref (self);
+}
+
+/* Writes what the socket takes now. FALSE with @error on a real failure. */
+static gboolean
+write_available (AripChannel  *self,
+                 GError      **error)
+{
+  while (!g_queue_is_empty (&self->out_queue))
+    {
+      OutFrame *out = g_queue_peek_head (&self->out_queue);
+      GOutputVector vector;
+      GSocketControlMessage *message = NULL;
+      gsize size;
+      gssize n;
+
+      vector.buffer = (const guint8 *) g_bytes_get_data (out->data, &size) + out->offset;
+      vector.size = size - out->offset;
+
+      if (out->offset == 0 && out->fds != NULL)
+        message = g_unix_fd_message_new_with_fd_list (out->fds);
+
+      n = g_socket_send_message (self->socket, NULL, &vector, 1,
+                                 message != NULL ? &message : NULL, message != NULL ? 1 : 0,
+                                 G_SOCKET_MSG_NONE, NULL, error);
+      g_clear_object (&message);
+
+      if (n < 0)
+        return FALSE;
+
+      out->offset += n;
+      if (out->offset == size)
+        out_frame_free (g_queue_pop_head (&self->out_queue));
+    }
+
+  return TRUE;
+}
+
+static gboolean
+on_writable (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  AripChannel *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (write_available (self, &error))
+    {
+      g_clear_pointer (&self->out_source, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  /* The peer is gone; what we meant to tell it no longer matters, and the
+   * reading side reports the end. */
+  g_debug ("Writing to the channel failed: %s", error->message);
+  self->write_failed = TRUE;
+  g_queue_clear_full (&self->out_queue, out_frame_free);
+  g_clear_pointer (&self->out_source, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+arip_channel_send (AripChannel    *self,
+                   AripFrameKind   kind,
+                   GVariant       *payload,
+                   GUnixFDList    *fds,
+                   GError        **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  guint n_fds = fds != NULL ? (guint) g_unix_fd_list_get_length (fds) : 0;
+  OutFrame *out;
+  GBytes *data;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+
+  if (n_fds > ARIP_FRAME_MAX_FDS)
+    {
+      g_variant_unref (g_variant_ref_sink (payload));
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+                   _("A message can carry at most %u file descriptors, not %u"),
+                   ARIP_FRAME_MAX_FDS, n_fds);
+      return FALSE;
+    }
+
+  data = arip_frame_encode (kind, payload, n_fds);
+  if (data == NULL)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+                   _("The %s is larger than the limit of %u bytes"),
+                   arip_frame_kind_to_string (kind), ARIP_FRAME_MAX_SIZE);
+      return FALSE;
+    }
+
+  if (self->closed || self->write_failed)
+    {
+      g_bytes_unref (data);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
+      return FALSE;
+    }
+
+  out = g_new0 (OutFrame, 1);
+  out->data = data;
+  out->fds = fds != NULL ? g_object_ref (fds) : NULL;
+  g_queue_push_tail (&self->out_queue, out);
+
+  if (self->out_source != NULL)
+    return TRUE;
+
+  if (write_available (self, &local_error))
+    return TRUE;
+
+  if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      self->write_failed = TRUE;
+      g_queue_clear_full (&self->out_queue, out_frame_free);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  if (self->context != NULL && !self->sync_writes)
+    {
+      self->out_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
+      g_source_set_callback (self->out_source, G_SOURCE_FUNC (on_writable), self, NULL);
+      g_source_set_static_name (self->out_source, "[arip] channel write");
+      g_source_attach (self->out_source, self->context);
+    }
+
+  return TRUE;
+}
+
+void
+arip_channel_set_sync_writes (AripChannel *self,
+                              gboolean     sync_writes)
+{
+  self->sync_writes = !!sync_writes;
+}
+
+gboolean
+arip_channel_flush_sync (AripChannel  *self,
+                         GError      **error)
+{
+  if (self->out_source != NULL)
+    {
+      g_source_destroy (self->out_source);
+      g_clear_pointer (&self->out_source, g_source_unref);
+    }
+
+  while (!g_queue_is_empty (&self->out_queue))
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (write_available (self, &local_error))
+        break;
+
+      if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+
+      if (!g_socket_condition_wait (self->socket, G_IO_OUT, NULL, error))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+AripFrame *
+arip_channel_receive_sync (AripChannel  *self,
+                           GError      **error)
+{
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      AripFrame *frame = NULL;
+      gssize n;
+
+      if (!arip_frame_decoder_next (self->decoder, &frame, error))
+        return NULL;
+      if (frame != NULL)
+        return frame;
+
+      n = read_once (self, &local_error);
+      if (n == 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                       _("The other end closed the channel"));
+          return NULL;
+        }
+      if (n < 0)
+        {
+          if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return NULL;
+            }
+          if (!g_socket_condition_wait (self->socket, G_IO_IN, NULL, error))
+            return NULL;
+        }
+    }
+}
+
+void
+arip_channel_close (AripChannel *self)
+{
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+
+  if (self->in_source != NULL)
+    {
+      g_source_destroy (self->in_source);
+      g_clear_pointer (&self->in_source, g_source_unref);
+    }
+  if (self->out_source != NULL)
+    {
+      g_source_destroy (self->out_source);
+      g_clear_pointer (&self->out_source, g_source_unref);
+    }
+  g_queue_clear_full (&self->out_queue, out_frame_free);
+  g_clear_pointer (&self->decoder, arip_frame_decoder_free);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  if (self->socket != NULL)
+    g_socket_close (self->socket, NULL);
+}

@@ -1,0 +1,29 @@
+/* arip-init.h: naming the functions a program offers, and serving them
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (ARIP_INSIDE) && !defined (ARIP_COMPILATION)
+# error "Only <arip.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+#include "arip-call.h"
+#include "arip-version-macros.h"
+
+G_BEGIN_DECLS
+
+ARIP_AVAILABLE_IN_ALL
+void     arip_register_function (const char     *name,
+                                 AripFunc        func,
+                                 gpointer        user_data,
+                                 GDestroyNotify  notify);
+ARIP_AVAILABLE_IN_ALL
+void     arip_init              (int            *argc,
+                                 char         ***argv);
+ARIP_AVAILABLE_IN_ALL
+gboolean arip_is_worker         (void);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+/* arip-launcher-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "arip-launcher.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  GPid pid;
+  gint channel_fd;   /* the parent's end of the socketpair */
+  gint crash_fd;     /* read end of the crash pipe, non-blocking */
+  gint stdin_fd;     /* -1 unless G_SUBPROCESS_FLAGS_STDIN_PIPE */
+  gint stdout_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDOUT_PIPE */
+  gint stderr_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDERR_PIPE */
+} AripSpawnResult;
+
+/* Starts a worker process with the launcher's settings. */
+gboolean arip_launcher_spawn (AripLauncher     *self,
+                              AripSpawnResult  *result,
+                              GError          **error);
+
+/* The worker's argv as a person would read it; free with g_free(). */
+char    *arip_launcher_describe_argv (AripLauncher *self);
+
+G_END_DECLS

@@ -1,0 +1,902 @@
+/* arip-launcher.c: settings for starting worker processes
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib/gi18n-lib.h>
+#include <glib-unix.h>
+
+#include "arip-channel-private.h"
+#include "arip-enum-types.h"
+#include "arip-error.h"
+#include "arip-error-private.h"
+#include "arip-launcher.h"
+#include "arip-launcher-private.h"
+#include "arip-process.h"
+#include "arip-process-private.h"
+#include "arip-worker-private.h"
+
+#define DEFAULT_STARTUP_TIMEOUT_MS 5000
+#define DEFAULT_INTERRUPT_TIMEOUT_MS 2000
+#define DEFAULT_TERMINATE_TIMEOUT_MS 2000
+
+/**
+ * AripLauncher:
+ *
+ * Settings for starting worker processes, in the spirit of
+ * `GSubprocessLauncher`: the worker's argv, environment, working directory,
+ * what happens to its standard streams, extra file descriptors, and the
+ * timeouts that apply to its start and its stop.
+ *
+ * A launcher can be reused: each [class@Arip.Process] reads the settings
+ * when it starts. Without a launcher, a process is started with the
+ * defaults: the running program itself, the current environment,
+ * stdout and stderr inherited and stdin from `/dev/null`.
+ */
+
+struct _AripLauncher
+{
+  GObject           parent_instance;
+
+  GSubprocessFlags  flags;
+  char            **argv;      /* NULL: the program itself */
+  char            **envp;
+  char             *cwd;
+  GArray           *source_fds;
+  GArray           *target_fds;
+  AripStartMethod   start_method;
+  guint             startup_timeout_ms;
+  guint             interrupt_timeout_ms;
+  guint             terminate_timeout_ms;
+};
+
+enum {
+  PROP_0,
+  PROP_FLAGS,
+  PROP_START_METHOD,
+  PROP_STARTUP_TIMEOUT,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (AripLauncher, arip_launcher, G_TYPE_OBJECT)
+
+static guint
+default_startup_timeout (void)
+{
+  static gsize value = 0;
+
+  if (g_once_init_enter (&value))
+    {
+      const char *env = g_getenv ("ARIP_STARTUP_TIMEOUT");
+      gsize ms = DEFAULT_STARTUP_TIMEOUT_MS;
+
+      if (env != NULL && *env != '\0')
+        {
+          char *end = NULL;
+          double seconds = g_ascii_strtod (env, &end);
+
+          if (end != NULL && *end == '\0' && seconds > 0 && seconds < G_MAXUINT / 1000.0)
+            ms = MAX ((gsize) (seconds * 1000.0), 1);
+          else
+            g_warning ("ARIP_STARTUP_TIMEOUT=“%s” is not a positive number of seconds; "
+                       "using the default of %d s", env, DEFAULT_STARTUP_TIMEOUT_MS / 1000);
+        }
+      g_once_init_leave (&value, ms);
+    }
+  return (guint) value;
+}
+
+static void
+arip_launcher_finalize (GObject *object)
+{
+  AripLauncher *self = ARIP_LAUNCHER (object);
+
+  for (guint i = 0; i < self->source_fds->len; i++)
+    close (g_array_index (self->source_fds, gint, i));
+  g_array_unref (self->source_fds);
+  g_array_unref (self->target_fds);
+  g_strfreev (self->argv);
+  g_strfreev (self->envp);
+  g_free (self->cwd);
+
+  G_OBJECT_CLASS (arip_launcher_parent_class)->finalize (object);
+}
+
+static void
+arip_launcher_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  AripLauncher *self = ARIP_LAUNCHER (object);
+
+  switch (prop_id)
+    {
+    case PROP_FLAGS:
+      g_value_set_flags (value, self->flags);
+      break;
+    case PROP_START_METHOD:
+      g_value_set_enum (value, self->start_method);
+      break;
+    case PROP_STARTUP_TIMEOUT:
+      g_value_set_uint (value, self->startup_timeout_ms);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+arip_launcher_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  AripLauncher *self = ARIP_LAUNCHER (object);
+
+  switch (prop_id)
+    {
+    case PROP_FLAGS:
+      arip_launcher_set_flags (self, g_value_get_flags (value));
+      break;
+    case PROP_START_METHOD:
+      arip_launcher_set_start_method (self, g_value_get_enum (value));
+      break;
+    case PROP_STARTUP_TIMEOUT:
+      arip_launcher_set_startup_timeout (self, g_value_get_uint (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+arip_launcher_class_init (AripLauncherClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  _arip_i18n_init ();
+
+  object_class->finalize = arip_launcher_finalize;
+  object_class->get_property = arip_launcher_get_property;
+  object_class->set_property = arip_launcher_set_property;
+
+  /**
+   * AripLauncher:flags:
+   *
+   * What happens to the worker's standard streams, and whether it inherits
+   * the parent's descriptors, as for `GSubprocessLauncher`. By default
+   * stdout and stderr are inherited (so printf debugging in a function
+   * shows up) and stdin is `/dev/null`.
+   */
+  properties[PROP_FLAGS] =
+    g_param_spec_flags ("flags", NULL, NULL,
+                        G_TYPE_SUBPROCESS_FLAGS, G_SUBPROCESS_FLAGS_NONE,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
+                        G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * AripLauncher:start-method:
+   *
+   * How workers are started. Only %ARIP_START_METHOD_SPAWN is available
+   * yet.
+   */
+  properties[PROP_START_METHOD] =
+    g_param_spec_enum ("start-method", NULL, NULL,
+                       ARIP_TYPE_START_METHOD, ARIP_START_METHOD_SPAWN,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * AripLauncher:startup-timeout:
+   *
+   * Milliseconds a worker may take from being spawned to executing the
+   * function before it is killed with %ARIP_ERROR_TIMED_OUT. The default
+   * comes from the `ARIP_STARTUP_TIMEOUT` environment variable (seconds),
+   * or is 5 seconds.
+   */
+  properties[PROP_STARTUP_TIMEOUT] =
+    g_param_spec_uint ("startup-timeout", NULL, NULL,
+                       1, G_MAXUINT, DEFAULT_STARTUP_TIMEOUT_MS,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+arip_launcher_init (AripLauncher *self)
+{
+  self->envp = g_get_environ ();
+  self->source_fds = g_array_new (FALSE, FALSE, sizeof (gint));
+  self->target_fds = g_array_new (FALSE, FALSE, sizeof (gint));
+  self->start_method = ARIP_START_METHOD_SPAWN;
+  self->startup_timeout_ms = default_startup_timeout ();
+  self->interrupt_timeout_ms = DEFAULT_INTERRUPT_TIMEOUT_MS;
+  self->terminate_timeout_ms = DEFAULT_TERMINATE_TIMEOUT_MS;
+}
+
+/**
+ * arip_launcher_new:
+ * @flags: what happens to the worker's standard streams
+ *
+ * Creates a launcher with the current environment and the given flags.
+ *
+ * Returns: (transfer full): a new launcher
+ */
+AripLauncher *
+arip_launcher_new (GSubprocessFlags flags)
+{
+  return g_object_new (ARIP_TYPE_LAUNCHER, "flags", flags, NULL);
+}
+
+/**
+ * arip_launcher_set_worker_argv:
+ * @self: a launcher
+ * @argv: (array zero-terminated=1) (nullable): the worker's command line,
+ *   or %NULL for the running program itself
+ *
+ * Sets the program started as a worker. It must call arip_init() with the
+ * functions it serves registered, like the program itself does. By default
+ * the worker is the running program (`/proc/self/exe`) started with its
+ * original arguments; an interpreter needs its script, for example
+ * `{ "python3", "worker.py", NULL }`. The program is looked up in `PATH`
+ * when it has no slash.
+ */
+void
+arip_launcher_set_worker_argv (AripLauncher       *self,
+                               const char * const *argv)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (argv == NULL || argv[0] != NULL);
+
+  g_strfreev (self->argv);
+  self->argv = g_strdupv ((char **) argv);
+}
+
+/**
+ * arip_launcher_get_worker_argv:
+ * @self: a launcher
+ *
+ * Gets the command line set with [method@Arip.Launcher.set_worker_argv].
+ *
+ * Returns: (array zero-terminated=1) (nullable) (transfer none): the worker's
+ *   command line, or %NULL when the worker is the running program
+ */
+const char * const *
+arip_launcher_get_worker_argv (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+
+  return (const char * const *) self->argv;
+}
+
+/**
+ * arip_launcher_setenv:
+ * @self: a launcher
+ * @variable: (type filename): the variable's name, without `=`
+ * @value: (type filename): its value
+ * @overwrite: whether to replace a value already set
+ *
+ * Sets an environment variable for the workers.
+ */
+void
+arip_launcher_setenv (AripLauncher *self,
+                      const char   *variable,
+                      const char   *value,
+                      gboolean      overwrite)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (variable != NULL && strchr (variable, '=') == NULL);
+  g_return_if_fail (value != NULL);
+
+  self->envp = g_environ_setenv (self->envp, variable, value, overwrite);
+}
+
+/**
+ * arip_launcher_unsetenv:
+ * @self: a launcher
+ * @variable: (type filename): the variable's name
+ *
+ * Removes an environment variable from the workers' environment.
+ */
+void
+arip_launcher_unsetenv (AripLauncher *self,
+                        const char   *variable)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (variable != NULL && strchr (variable, '=') == NULL);
+
+  self->envp = g_environ_unsetenv (self->envp, variable);
+}
+
+/**
+ * arip_launcher_getenv:
+ * @self: a launcher
+ * @variable: (type filename): the variable's name
+ *
+ * Gets the value an environment variable will have in the workers.
+ *
+ * Returns: (type filename) (nullable): the value, or %NULL if unset
+ */
+const char *
+arip_launcher_getenv (AripLauncher *self,
+                      const char   *variable)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+  g_return_val_if_fail (variable != NULL, NULL);
+
+  return g_environ_getenv (self->envp, variable);
+}
+
+/**
+ * arip_launcher_set_environ:
+ * @self: a launcher
+ * @env: (array zero-terminated=1) (element-type filename) (nullable): the
+ *   whole environment, as `NAME=VALUE` strings; %NULL for an empty one
+ *
+ * Replaces the workers' environment.
+ */
+void
+arip_launcher_set_environ (AripLauncher       *self,
+                           const char * const *env)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+
+  g_strfreev (self->envp);
+  self->envp = env != NULL ? g_strdupv ((char **) env) : g_new0 (char *, 1);
+}
+
+/**
+ * arip_launcher_set_cwd:
+ * @self: a launcher
+ * @cwd: (type filename) (nullable): the workers' working directory, or
+ *   %NULL for the parent's
+ *
+ * Sets the directory workers start in.
+ */
+void
+arip_launcher_set_cwd (AripLauncher *self,
+                       const char   *cwd)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+
+  g_free (self->cwd);
+  self->cwd = g_strdup (cwd);
+}
+
+/**
+ * arip_launcher_get_cwd:
+ * @self: a launcher
+ *
+ * Gets the directory workers start in.
+ *
+ * Returns: (type filename) (nullable): the directory, or %NULL for the parent's
+ */
+const char *
+arip_launcher_get_cwd (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+
+  return self->cwd;
+}
+
+/**
+ * arip_launcher_set_flags:
+ * @self: a launcher
+ * @flags: what happens to the standard streams
+ *
+ * Sets what happens to the workers' standard streams, as for
+ * `GSubprocessLauncher`. With %G_SUBPROCESS_FLAGS_STDOUT_PIPE (and the
+ * stdin and stderr equivalents) the pipes are available from
+ * [method@Arip.Process.get_stdout_pipe] and its siblings.
+ */
+void
+arip_launcher_set_flags (AripLauncher     *self,
+                         GSubprocessFlags  flags)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (!((flags & G_SUBPROCESS_FLAGS_STDIN_PIPE) && (flags & G_SUBPROCESS_FLAGS_STDIN_INHERIT)));
+  g_return_if_fail (!((flags & G_SUBPROCESS_FLAGS_STDOUT_PIPE) && (flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)));
+  g_return_if_fail (__builtin_popcount (flags & (G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE)) <= 1);
+
+  if (self->flags == flags)
+    return;
+  self->flags = flags;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FLAGS]);
+}
+
+/**
+ * arip_launcher_get_flags:
+ * @self: a launcher
+ *
+ * Gets the flags set with [method@Arip.Launcher.set_flags].
+ *
+ * Returns: the flags
+ */
+GSubprocessFlags
+arip_launcher_get_flags (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), 0);
+
+  return self->flags;
+}
+
+/**
+ * arip_launcher_take_fd:
+ * @self: a launcher
+ * @source_fd: a descriptor of this process, which the launcher now owns
+ * @target_fd: the number it gets in each worker
+ *
+ * Passes @source_fd to every worker as @target_fd. The launcher closes
+ * @source_fd when it is finalized. The worker's channel takes the lowest
+ * numbers from 3 up that no target uses.
+ */
+void
+arip_launcher_take_fd (AripLauncher *self,
+                       gint          source_fd,
+                       gint          target_fd)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (source_fd >= 0);
+  g_return_if_fail (target_fd > 2);
+
+  for (guint i = 0; i < self->target_fds->len; i++)
+    if (g_array_index (self->target_fds, gint, i) == target_fd)
+      {
+        g_critical ("%s: descriptor %d is already the target of another descriptor",
+                    G_STRFUNC, target_fd);
+        return;
+      }
+
+  g_array_append_val (self->source_fds, source_fd);
+  g_array_append_val (self->target_fds, target_fd);
+}
+
+/**
+ * arip_launcher_set_start_method:
+ * @self: a launcher
+ * @method: how to start workers
+ *
+ * Sets how workers are started. Only %ARIP_START_METHOD_SPAWN works yet;
+ * processes with another method fail with %ARIP_ERROR_NOT_SUPPORTED.
+ */
+void
+arip_launcher_set_start_method (AripLauncher    *self,
+                                AripStartMethod  method)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (method <= ARIP_START_METHOD_FORK);
+
+  if (self->start_method == method)
+    return;
+  self->start_method = method;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_START_METHOD]);
+}
+
+/**
+ * arip_launcher_get_start_method:
+ * @self: a launcher
+ *
+ * Gets how workers are started.
+ *
+ * Returns: the start method
+ */
+AripStartMethod
+arip_launcher_get_start_method (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), ARIP_START_METHOD_SPAWN);
+
+  return self->start_method;
+}
+
+/**
+ * arip_launcher_set_startup_timeout:
+ * @self: a launcher
+ * @timeout_ms: milliseconds, at least 1
+ *
+ * Sets how long a worker may take from being spawned to executing the
+ * function; see [property@Arip.Launcher:startup-timeout].
+ */
+void
+arip_launcher_set_startup_timeout (AripLauncher *self,
+                                   guint         timeout_ms)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (timeout_ms > 0);
+
+  if (self->startup_timeout_ms == timeout_ms)
+    return;
+  self->startup_timeout_ms = timeout_ms;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STARTUP_TIMEOUT]);
+}
+
+/**
+ * arip_launcher_get_startup_timeout:
+ * @self: a launcher
+ *
+ * Gets the startup timeout.
+ *
+ * Returns: milliseconds
+ */
+guint
+arip_launcher_get_startup_timeout (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), 0);
+
+  return self->startup_timeout_ms;
+}
+
+/**
+ * arip_launcher_set_stop_timeouts:
+ * @self: a launcher
+ * @interrupt_ms: how long to wait after SIGINT before sending SIGTERM
+ * @terminate_ms: how long to wait after SIGTERM before sending SIGKILL
+ *
+ * Sets the timeouts of a stop ([method@Arip.Process.stop_async], or a
+ * cancelled run): the child is interrupted, then terminated, then killed.
+ * Both default to 2000 ms.
+ */
+void
+arip_launcher_set_stop_timeouts (AripLauncher *self,
+                                 guint         interrupt_ms,
+                                 guint         terminate_ms)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+
+  self->interrupt_timeout_ms = interrupt_ms;
+  self->terminate_timeout_ms = terminate_ms;
+}
+
+/**
+ * arip_launcher_get_stop_timeouts:
+ * @self: a launcher
+ * @interrupt_ms: (out) (optional): how long a stop waits after SIGINT
+ * @terminate_ms: (out) (optional): how long a stop waits after SIGTERM
+ *
+ * Gets the timeouts of a stop.
+ */
+void
+arip_launcher_get_stop_timeouts (AripLauncher *self,
+                                 guint        *interrupt_ms,
+                                 guint        *terminate_ms)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+
+  if (interrupt_ms != NULL)
+    *interrupt_ms = self->interrupt_timeout_ms;
+  if (terminate_ms != NULL)
+    *terminate_ms = self->terminate_timeout_ms;
+}
+
+/**
+ * arip_launcher_run_async:
+ * @self: a launcher
+ * @function: the registered name of the function
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ * @cancellable: (nullable): stops the call: interrupt, then terminate,
+ *   then kill, with the launcher's stop timeouts
+ * @callback: (scope async) (closure user_data): called when the call ended
+ * @user_data: data for @callback
+ *
+ * Runs @function in a worker started with this launcher's settings, as
+ * [func@Arip.run_in_process_async] does with the defaults.
+ */
+void
+arip_launcher_run_async (AripLauncher        *self,
+                         const char          *function,
+                         GVariant            *args,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(AripProcess) process = NULL;
+
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  process = arip_process_new (self, function, args);
+  arip_process_run_async (process, self, arip_launcher_run_async,
+                          cancellable, callback, user_data);
+}
+
+/**
+ * arip_launcher_run_finish:
+ * @self: a launcher
+ * @result: the result given to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@Arip.Launcher.run_async].
+ *
+ * Returns: (transfer full): the function's result, or %NULL with @error set
+ */
+GVariant *
+arip_launcher_run_finish (AripLauncher  *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == arip_launcher_run_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * arip_launcher_run_sync:
+ * @self: a launcher
+ * @function: the registered name of the function
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ * @cancellable: (nullable): stops the call
+ * @error: return location for an error
+ *
+ * Runs @function in a worker and blocks until it ends. The wait runs a
+ * private main context, never the caller's.
+ *
+ * Returns: (transfer full): the function's result, or %NULL with @error set
+ */
+GVariant *
+arip_launcher_run_sync (AripLauncher  *self,
+                        const char    *function,
+                        GVariant      *args,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  g_autoptr(AripProcess) process = NULL;
+
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+
+  process = arip_process_new (self, function, args);
+  return arip_process_run_sync (process, cancellable, error);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Spawning                                                               */
+
+static gboolean
+target_in_use (AripLauncher *self,
+               gint          fd)
+{
+  for (guint i = 0; i < self->target_fds->len; i++)
+    if (g_array_index (self->target_fds, gint, i) == fd)
+      return TRUE;
+  return FALSE;
+}
+
+static gint
+next_free_target (AripLauncher *self,
+                  gint          after)
+{
+  gint fd = MAX (after + 1, 3);
+
+  while (target_in_use (self, fd))
+    fd++;
+  return fd;
+}
+
+static void
+close_fd (gint *fd)
+{
+  if (*fd >= 0)
+    {
+      close (*fd);
+      *fd = -1;
+    }
+}
+
+static char **
+effective_argv (AripLauncher *self,
+                gboolean     *is_self)
+{
+  const char * const *own;
+  GPtrArray *args;
+
+  *is_self = self->argv == NULL;
+  if (self->argv != NULL)
+    return g_strdupv (self->argv);
+
+  own = arip_worker_get_default_argv ();
+  if (own == NULL || own[0] == NULL)
+    return NULL;
+
+  /* Execute the very binary that runs now, whatever its name on disk. */
+  args = g_ptr_array_new ();
+  g_ptr_array_add (args, g_strdup ("/proc/self/exe"));
+  for (guint i = 0; own[i] != NULL; i++)
+    g_ptr_array_add (args, g_strdup (own[i]));
+  g_ptr_array_add (args, NULL);
+  return (char **) g_ptr_array_free (args, FALSE);
+}
+
+char *
+arip_launcher_describe_argv (AripLauncher *self)
+{
+  const char * const *argv = self->argv != NULL ? (const char * const *) self->argv
+                                                : arip_worker_get_default_argv ();
+
+  if (argv == NULL)
+    return g_strdup ("?");
+  return g_strjoinv (" ", (char **) argv);
+}
+
+gboolean
+arip_launcher_spawn (AripLauncher     *self,
+                     AripSpawnResult  *result,
+                     GError          **error)
+{
+  g_auto(GStrv) argv = NULL;
+  g_auto(GStrv) envp = NULL;
+  g_autofree char *worker_env = NULL;
+  g_autoptr(GArray) sources = NULL;
+  g_autoptr(GArray) targets = NULL;
+  g_autoptr(GError) local_error = NULL;
+  GSpawnFlags spawn_flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CLOEXEC_PIPES;
+  gint sv[2] = { -1, -1 };
+  gint crash[2] = { -1, -1 };
+  gint in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+  gint stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  gint channel_target, crash_target;
+  gboolean is_self;
+  gboolean ok;
+  GPid pid = 0;
+
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), FALSE);
+
+  result->pid = 0;
+  result->channel_fd = result->crash_fd = -1;
+  result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
+
+  if (self->start_method != ARIP_START_METHOD_SPAWN)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_NOT_SUPPORTED,
+                   _("The start method “%s” is not implemented yet; use ARIP_START_METHOD_SPAWN"),
+                   self->start_method == ARIP_START_METHOD_FORK ? "fork" : "forkserver");
+      return FALSE;
+    }
+
+  argv = effective_argv (self, &is_self);
+  if (argv == NULL)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_SPAWN_FAILED,
+                   _("Could not find out how this program was started (reading "
+                     "/proc/self/cmdline failed); set a worker argv on an AripLauncher"));
+      return FALSE;
+    }
+  if (is_self)
+    spawn_flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_SPAWN_FAILED,
+                   _("Could not create the channel to a worker: %s"), g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  if (!g_unix_open_pipe (crash, FD_CLOEXEC, &local_error) ||
+      !g_unix_set_fd_nonblocking (crash[0], TRUE, &local_error) ||
+      !g_unix_set_fd_nonblocking (crash[1], TRUE, &local_error))
+    goto fail_local;
+
+  if (self->flags & G_SUBPROCESS_FLAGS_STDIN_PIPE)
+    {
+      if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, &local_error))
+        goto fail_local;
+      stdin_fd = in_pipe[0];
+    }
+  else if (self->flags & G_SUBPROCESS_FLAGS_STDIN_INHERIT)
+    spawn_flags |= G_SPAWN_CHILD_INHERITS_STDIN;
+
+  if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_PIPE)
+    {
+      if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &local_error))
+        goto fail_local;
+      stdout_fd = out_pipe[1];
+    }
+  else if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
+    spawn_flags |= G_SPAWN_STDOUT_TO_DEV_NULL;
+
+  if (self->flags & G_SUBPROCESS_FLAGS_STDERR_PIPE)
+    {
+      if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, &local_error))
+        goto fail_local;
+      stderr_fd = err_pipe[1];
+    }
+  else if (self->flags & G_SUBPROCESS_FLAGS_STDERR_SILENCE)
+    spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
+  else if (self->flags & G_SUBPROCESS_FLAGS_STDERR_MERGE)
+    {
+      if (stdout_fd >= 0)
+        stderr_fd = stdout_fd;
+      else if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
+        spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
+      else
+        stderr_fd = STDOUT_FILENO;
+    }
+
+  if (self->flags & G_SUBPROCESS_FLAGS_INHERIT_FDS)
+    spawn_flags |= G_SPAWN_LEAVE_DESCRIPTORS_OPEN;
+  if (self->flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP)
+    spawn_flags |= G_SPAWN_SEARCH_PATH_FROM_ENVP;
+
+  channel_target = next_free_target (self, 2);
+  crash_target = next_free_target (self, channel_target);
+
+  sources = g_array_new (FALSE, FALSE, sizeof (gint));
+  targets = g_array_new (FALSE, FALSE, sizeof (gint));
+  g_array_append_val (sources, sv[1]);
+  g_array_append_val (targets, channel_target);
+  g_array_append_val (sources, crash[1]);
+  g_array_append_val (targets, crash_target);
+  g_array_append_vals (sources, self->source_fds->data, self->source_fds->len);
+  g_array_append_vals (targets, self->target_fds->data, self->target_fds->len);
+
+  worker_env = g_strdup_printf ("%d:%d:%d:%d", ARIP_PROTOCOL_VERSION,
+                                channel_target, crash_target, (int) getpid ());
+  envp = g_strdupv (self->envp);
+  envp = g_environ_setenv (envp, ARIP_WORKER_ENV, worker_env, TRUE);
+
+  ok = g_spawn_async_with_pipes_and_fds (self->cwd,
+                                         (const char * const *) argv,
+                                         (const char * const *) envp,
+                                         spawn_flags,
+                                         NULL, NULL,
+                                         stdin_fd, stdout_fd, stderr_fd,
+                                         (const gint *) sources->data,
+                                         (const gint *) targets->data,
+                                         sources->len,
+                                         &pid,
+                                         NULL, NULL, NULL,
+                                         &local_error);
+
+  /* The child's ends belong to the child now, or to nobody. */
+  close_fd (&sv[1]);
+  close_fd (&crash[1]);
+  close_fd (&in_pipe[0]);
+  close_fd (&out_pipe[1]);
+  close_fd (&err_pipe[1]);
+
+  if (!ok)
+    goto fail_local;
+
+  result->pid = pid;
+  result->channel_fd = sv[0];
+  result->crash_fd = crash[0];
+  result->stdin_fd = in_pipe[1];
+  result->stdout_fd = out_pipe[0];
+  result->stderr_fd = err_pipe[0];
+  return TRUE;
+
+fail_local:
+  {
+    g_autofree char *described = arip_launcher_describe_argv (self);
+
+    g_set_error (error, ARIP_ERROR, ARIP_ERROR_SPAWN_FAILED,
+                 _("Could not start the worker “%s”: %s"), described, local_error->message);
+  }
+  close_fd (&sv[0]);
+  close_fd (&sv[1]);
+  close_fd (&crash[0]);
+  close_fd (&crash[1]);
+  close_fd (&in_pipe[0]);
+  close_fd (&in_pipe[1]);
+  close_fd (&out_pipe[0]);
+  close_fd (&out_pipe[1]);
+  close_fd (&err_pipe[0]);
+  close_fd (&err_pipe[1]);
+  return FALSE;
+}

@@ -1,0 +1,62 @@
+/* arip-types.h: the types shared by the whole API
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (ARIP_INSIDE) && !defined (ARIP_COMPILATION)
+# error "Only <arip.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _AripCall     AripCall;
+typedef struct _AripLauncher AripLauncher;
+typedef struct _AripProcess  AripProcess;
+
+/**
+ * AripState:
+ * @ARIP_STATE_INITIALIZING: created; waiting for a limiter slot, or being spawned
+ * @ARIP_STATE_INITIALIZED: the child is alive and its pid is known
+ * @ARIP_STATE_WAIT_EXEC_DATA: the child said hello and waits for the call
+ * @ARIP_STATE_BOOTING: the child received the call and looks the function up
+ * @ARIP_STATE_STARTED: the child's main loop for the call is ready
+ * @ARIP_STATE_EXECUTING: the function is running
+ * @ARIP_STATE_FINISHED: the result or the error is known and the child is gone
+ *
+ * The lifecycle of an [class@Arip.Process], in order. A process only ever
+ * moves forward, one step at a time, except that it may jump to
+ * %ARIP_STATE_FINISHED from any state (a crash, a kill, a failed spawn).
+ */
+typedef enum {
+  ARIP_STATE_INITIALIZING,
+  ARIP_STATE_INITIALIZED,
+  ARIP_STATE_WAIT_EXEC_DATA,
+  ARIP_STATE_BOOTING,
+  ARIP_STATE_STARTED,
+  ARIP_STATE_EXECUTING,
+  ARIP_STATE_FINISHED,
+} AripState;
+
+/**
+ * AripStartMethod:
+ * @ARIP_START_METHOD_SPAWN: start each worker by executing a program
+ *   (by default the running program itself). Safe in programs that run
+ *   threads, as every GLib program does.
+ * @ARIP_START_METHOD_FORKSERVER: fork workers from a single-threaded zygote
+ *   started by arip_init(). Not implemented yet: starting fails with
+ *   %ARIP_ERROR_NOT_SUPPORTED.
+ * @ARIP_START_METHOD_FORK: fork without exec. Not implemented yet: starting
+ *   fails with %ARIP_ERROR_NOT_SUPPORTED.
+ *
+ * How an [class@Arip.Launcher] starts a worker process.
+ */
+typedef enum {
+  ARIP_START_METHOD_SPAWN,
+  ARIP_START_METHOD_FORKSERVER,
+  ARIP_START_METHOD_FORK,
+} AripStartMethod;
+
+G_END_DECLS

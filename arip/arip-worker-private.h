@@ -1,0 +1,15 @@
+/* arip-worker-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The argv a worker is started with by default: the program's own, as the
+ * kernel started it (argv[0] first). Transfer none. */
+const char * const *arip_worker_get_default_argv (void);
+
+G_END_DECLS

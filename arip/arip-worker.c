@@ -1,0 +1,482 @@
+/* arip-worker.c: arip_init(), and the worker that serves one call
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A worker is the program started again with ARIP_WORKER in its
+ * environment. arip_init() sees the variable, removes it, checks that the
+ * descriptor it names is a Unix socket, arranges to die with its parent,
+ * installs a crash handler that writes the signal's name and a backtrace to
+ * the crash pipe, says hello, reads the call, runs the registered function
+ * in a fresh main context and exits once the call is answered. It never
+ * returns to the program's main().
+ *
+ * SIGINT is the parent's interrupt: its handler only writes a byte to a
+ * pipe; a helper thread turns that into g_cancellable_cancel() on the call's
+ * cancellable, so it works while the function is busy. The same thread
+ * polls the channel for the parent hanging up and exits at once if it does.
+ */
+#define _GNU_SOURCE 1
+#include "config.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <glib/gi18n-lib.h>
+#include <glib-unix.h>
+
+#include "arip-call-private.h"
+#include "arip-channel-private.h"
+#include "arip-error.h"
+#include "arip-error-private.h"
+#include "arip-init.h"
+#include "arip-registry-private.h"
+#include "arip-signals-private.h"
+#include "arip-worker-private.h"
+
+/* Exit statuses of a worker that could not even start serving. */
+#define EXIT_BAD_SETUP   125
+#define EXIT_ORPHANED    126
+
+static gboolean is_worker;
+static char **default_argv;
+
+static int crash_fd = -1;
+static int interrupt_pipe[2] = { -1, -1 };
+static int channel_fd = -1;
+static GCancellable *call_cancellable;
+
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
+
+/* ---------------------------------------------------------------------- */
+/* The program's own argv                                                 */
+
+static char **
+read_cmdline (void)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  GPtrArray *args;
+
+  if (!g_file_get_contents ("/proc/self/cmdline", &contents, &len, NULL) || len == 0)
+    return NULL;
+
+  args = g_ptr_array_new ();
+  for (gsize i = 0; i < len; i += strlen (contents + i) + 1)
+    g_ptr_array_add (args, g_strdup (contents + i));
+  g_ptr_array_add (args, NULL);
+  return (char **) g_ptr_array_free (args, FALSE);
+}
+
+const char * const *
+arip_worker_get_default_argv (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      if (default_argv == NULL)
+        default_argv = read_cmdline ();
+      g_once_init_leave (&done, 1);
+    }
+  return (const char * const *) default_argv;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Async-signal-safe crash reporting                                      */
+
+static void
+safe_write (int         fd,
+            const char *s)
+{
+  size_t len = strlen (s);
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, s, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      s += n;
+      len -= n;
+    }
+}
+
+static void
+safe_write_uint (int          fd,
+                 unsigned int value)
+{
+  char buf[16];
+  int i = sizeof buf - 1;
+
+  buf[i] = '\0';
+  do
+    {
+      buf[--i] = '0' + value % 10;
+      value /= 10;
+    }
+  while (value > 0 && i > 0);
+  safe_write (fd, buf + i);
+}
+
+static void
+on_crash (int signum)
+{
+  int saved_errno = errno;
+
+  if (crash_fd >= 0)
+    {
+      void *frames[64];
+      const char *name = arip_signal_name (signum);
+      int n;
+
+      safe_write (crash_fd, "arip worker ");
+      safe_write_uint (crash_fd, (unsigned int) getpid ());
+      safe_write (crash_fd, ": fatal signal ");
+      if (name != NULL)
+        safe_write (crash_fd, name);
+      else
+        safe_write_uint (crash_fd, (unsigned int) signum);
+      safe_write (crash_fd, "\nBacktrace:\n");
+      n = backtrace (frames, G_N_ELEMENTS (frames));
+      backtrace_symbols_fd (frames, n, crash_fd);
+    }
+
+  /* SA_RESETHAND put the default action back: die of the same signal, so
+   * the parent sees what really happened. */
+  errno = saved_errno;
+  raise (signum);
+}
+
+static void
+install_crash_handlers (void)
+{
+  static char alt_stack_storage[64 * 1024];
+  stack_t alt_stack = { 0 };
+  struct sigaction action = { 0 };
+  void *warm_up[2];
+
+  /* backtrace() loads libgcc on first use, which is not safe inside a
+   * signal handler: do it now. */
+  backtrace (warm_up, G_N_ELEMENTS (warm_up));
+
+  /* Run the handler on its own stack so a stack overflow is reported too. */
+  alt_stack.ss_sp = alt_stack_storage;
+  alt_stack.ss_size = sizeof alt_stack_storage;
+  sigaltstack (&alt_stack, NULL);
+
+  action.sa_handler = on_crash;
+  action.sa_flags = SA_RESETHAND | SA_ONSTACK | SA_NODEFER;
+  sigemptyset (&action.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS (crash_signals); i++)
+    sigaction (crash_signals[i], &action, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Interrupts and the parent hanging up                                   */
+
+static void
+on_sigint (int signum)
+{
+  int saved_errno = errno;
+  char byte = 'i';
+
+  if (write (interrupt_pipe[1], &byte, 1) < 0)
+    { /* the pipe is full: an interrupt is pending anyway */ }
+  errno = saved_errno;
+}
+
+static gpointer
+watch_thread (gpointer data)
+{
+  for (;;)
+    {
+      struct pollfd fds[2] = {
+        { .fd = interrupt_pipe[0], .events = POLLIN },
+        { .fd = channel_fd, .events = POLLRDHUP },
+      };
+
+      if (poll (fds, G_N_ELEMENTS (fds), -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+
+      if (fds[0].revents & POLLIN)
+        {
+          char buf[64];
+
+          if (read (interrupt_pipe[0], buf, sizeof buf) > 0)
+            g_cancellable_cancel (call_cancellable);
+        }
+
+      if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        {
+          /* The parent is gone or gave up on us: nobody wants the result. */
+          _exit (EXIT_ORPHANED);
+        }
+    }
+
+  return NULL;
+}
+
+static void
+install_interrupt_handler (void)
+{
+  struct sigaction action = { 0 };
+
+  if (!g_unix_open_pipe (interrupt_pipe, FD_CLOEXEC, NULL))
+    return;
+  fcntl (interrupt_pipe[1], F_SETFL, O_NONBLOCK);
+
+  action.sa_handler = on_sigint;
+  action.sa_flags = SA_RESTART;
+  sigemptyset (&action.sa_mask);
+  sigaction (SIGINT, &action, NULL);
+
+  g_thread_unref (g_thread_new ("arip-worker-watch", watch_thread, NULL));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Serving the call                                                       */
+
+G_GNUC_NORETURN static void
+worker_exit (int status)
+{
+  fflush (NULL);
+  _exit (status);
+}
+
+G_GNUC_NORETURN G_GNUC_PRINTF (1, 2) static void
+worker_fail (const char *format,
+             ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  g_printerr ("arip worker %d: %s\n", (int) getpid (), message);
+  worker_exit (EXIT_BAD_SETUP);
+}
+
+static void
+on_worker_frame (AripChannel *channel,
+                 AripFrame   *frame,
+                 gpointer     user_data)
+{
+  AripCall *call = user_data;
+
+  if (frame->kind == ARIP_FRAME_MESSAGE)
+    {
+      g_autoptr(GVariant) message = NULL;
+
+      g_variant_get (frame->payload, "(v)", &message);
+      arip_call_emit_message (call, message);
+    }
+  else
+    g_warning ("Ignoring an unexpected %s frame from the parent",
+               arip_frame_kind_to_string (frame->kind));
+}
+
+static void
+on_worker_channel_closed (AripChannel  *channel,
+                          const GError *error,
+                          gpointer      user_data)
+{
+  AripCall *call = user_data;
+
+  if (!arip_call_has_returned (call))
+    worker_exit (EXIT_ORPHANED);
+}
+
+static gboolean
+send_state (AripChannel *channel,
+            AripState    state)
+{
+  return arip_channel_send (channel, ARIP_FRAME_STATE, g_variant_new ("(u)", (guint32) state), NULL, NULL);
+}
+
+static gboolean
+parse_worker_env (const char *value,
+                  int        *out_channel_fd,
+                  int        *out_crash_fd,
+                  GPid       *out_parent)
+{
+  g_auto(GStrv) parts = g_strsplit (value, ":", -1);
+  guint64 version, chan, crash, parent;
+
+  if (g_strv_length (parts) != 4 ||
+      !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) ||
+      !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &chan, NULL) ||
+      !g_ascii_string_to_unsigned (parts[2], 10, 0, G_MAXINT, &crash, NULL) ||
+      !g_ascii_string_to_unsigned (parts[3], 10, 1, G_MAXINT, &parent, NULL))
+    return FALSE;
+  if (version != ARIP_PROTOCOL_VERSION)
+    return FALSE;
+
+  *out_channel_fd = (int) chan;
+  *out_crash_fd = (int) crash;
+  *out_parent = (GPid) parent;
+  return TRUE;
+}
+
+G_GNUC_NORETURN static void
+worker_main (const char  *env_value,
+             int         *argc,
+             char      ***argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AripChannel) channel = NULL;
+  g_autoptr(AripFrame) frame = NULL;
+  g_autoptr(GMainContext) context = NULL;
+  g_autoptr(AripCall) call = NULL;
+  g_autoptr(GVariant) args = NULL;
+  g_autofree char *env_copy = g_strdup (env_value);
+  const char *function;
+  AripFunc func;
+  gpointer user_data;
+  GPid parent;
+  int chan;
+
+  is_worker = TRUE;
+
+  /* Nothing below us (a grandchild) may see the channel or its variable. */
+  g_unsetenv (ARIP_WORKER_ENV);
+
+  if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent))
+    worker_fail ("%s=“%s” is not what this version of arip writes (protocol %d)",
+                 ARIP_WORKER_ENV, env_copy, ARIP_PROTOCOL_VERSION);
+
+  if (fcntl (crash_fd, F_SETFD, FD_CLOEXEC) < 0)
+    crash_fd = -1;
+  if (fcntl (chan, F_SETFD, FD_CLOEXEC) < 0)
+    worker_fail ("the channel descriptor %d is not open", chan);
+
+  /* Die with the parent; and if it died before we asked, go now. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != parent)
+    worker_exit (EXIT_ORPHANED);
+
+  install_crash_handlers ();
+
+  channel = arip_channel_new (chan, &error);
+  if (channel == NULL)
+    worker_fail ("refusing to serve: %s", error->message);
+  arip_channel_set_sync_writes (channel, TRUE);
+  channel_fd = chan;
+
+  call_cancellable = g_cancellable_new ();
+  install_interrupt_handler ();
+
+  if (!arip_channel_send (channel, ARIP_FRAME_HELLO,
+                          g_variant_new ("(ui)", (guint32) ARIP_PROTOCOL_VERSION, (gint32) getpid ()),
+                          NULL, &error) ||
+      !arip_channel_flush_sync (channel, &error))
+    worker_exit (EXIT_ORPHANED);
+
+  frame = arip_channel_receive_sync (channel, &error);
+  if (frame == NULL)
+    worker_exit (EXIT_ORPHANED);
+  if (frame->kind != ARIP_FRAME_CALL)
+    worker_fail ("expected a call from the parent, got a %s frame",
+                 arip_frame_kind_to_string (frame->kind));
+
+  g_variant_get (frame->payload, "(&sv)", &function, &args);
+
+  send_state (channel, ARIP_STATE_BOOTING);
+
+  if (!arip_registry_lookup (function, &func, &user_data))
+    {
+      const char * const *worker_argv = (argv != NULL && *argv != NULL)
+        ? (const char * const *) *argv : arip_worker_get_default_argv ();
+      g_autofree char *argv_str = worker_argv != NULL ? g_strjoinv (" ", (char **) worker_argv)
+                                                      : g_strdup ("?");
+      g_autofree char *message =
+        g_strdup_printf (_("No function named “%s” is registered in the worker “%s”; "
+                           "register it with arip_register_function() before calling arip_init()"),
+                         function, argv_str);
+
+      arip_channel_send (channel, ARIP_FRAME_ERROR,
+                         g_variant_new ("(sis)", g_quark_to_string (ARIP_ERROR),
+                                        ARIP_ERROR_UNKNOWN_FUNCTION, message),
+                         NULL, NULL);
+      arip_channel_flush_sync (channel, NULL);
+      worker_exit (0);
+    }
+
+  context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
+
+  call = arip_call_new (function, args, channel, call_cancellable, context);
+  arip_channel_start_reading (channel, context, on_worker_frame, on_worker_channel_closed, call);
+
+  send_state (channel, ARIP_STATE_STARTED);
+  send_state (channel, ARIP_STATE_EXECUTING);
+  if (!arip_channel_flush_sync (channel, NULL))
+    worker_exit (EXIT_ORPHANED);
+
+  func (call, arip_call_get_args (call), user_data);
+
+  while (!arip_call_has_returned (call))
+    g_main_context_iteration (context, TRUE);
+
+  /* The answer was flushed when it was given. */
+  worker_exit (0);
+}
+
+/**
+ * arip_init:
+ * @argc: (inout) (optional): the program's argument count
+ * @argv: (array length=argc) (inout) (optional): the program's arguments
+ *
+ * Call this first thing in main(), after registering functions with
+ * arip_register_function().
+ *
+ * In the program itself, it remembers the command line workers are started
+ * with and returns at once, changing nothing.
+ *
+ * In a worker (the same program started again by arip), it serves the one
+ * call it was started for and exits: it never returns. So everything
+ * main() does before arip_init() happens again in every worker; registering
+ * functions is the only thing that belongs there.
+ */
+void
+arip_init (int    *argc,
+           char ***argv)
+{
+  const char *env;
+
+  _arip_i18n_init ();
+
+  env = g_getenv (ARIP_WORKER_ENV);
+  if (env != NULL)
+    worker_main (env, argc, argv);
+
+  arip_worker_get_default_argv ();
+}
+
+/**
+ * arip_is_worker:
+ *
+ * Checks whether this process is an arip worker serving a call (that is,
+ * whether arip_init() found itself in a worker).
+ *
+ * Returns: %TRUE in a worker
+ */
+gboolean
+arip_is_worker (void)
+{
+  return is_worker;
+}
