@@ -52,6 +52,11 @@ const char         *arip_frame_kind_to_string (AripFrameKind kind);
 void                arip_frame_free          (AripFrame    *frame);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrame, arip_frame_free)
 
+/* The GError an ERROR frame's payload `(sis)` stands for: the domain is
+ * re-created from its name, and G_IO_ERROR_CANCELLED becomes
+ * ARIP_ERROR_CHILD_CANCELLED. NULL if the domain is not a sane name. */
+GError *arip_frame_payload_to_error (GVariant *payload);
+
 /* Header and payload of a frame in one buffer. @payload is sunk. */
 GBytes *arip_frame_encode (AripFrameKind  kind,
                            GVariant      *payload,

@@ -118,6 +118,39 @@ arip_frame_encode (AripFrameKind  kind,
   return g_bytes_new_take (data, ARIP_FRAME_HEADER_SIZE + size);
 }
 
+#define MAX_ERROR_DOMAIN 256
+
+static gboolean
+domain_name_is_sane (const char *domain)
+{
+  gsize len = strlen (domain);
+
+  if (len == 0 || len > MAX_ERROR_DOMAIN)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (domain[i]) && strchr ("-_.", domain[i]) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+GError *
+arip_frame_payload_to_error (GVariant *payload)
+{
+  const char *domain, *message;
+  gint32 code;
+
+  g_variant_get (payload, "(&si&s)", &domain, &code, &message);
+
+  /* Quarks live forever: only intern names that look like names. */
+  if (!domain_name_is_sane (domain))
+    return NULL;
+
+  if (g_str_equal (domain, g_quark_to_string (G_IO_ERROR)) && code == G_IO_ERROR_CANCELLED)
+    return g_error_new_literal (ARIP_ERROR, ARIP_ERROR_CHILD_CANCELLED, message);
+
+  return g_error_new_literal (g_quark_from_string (domain), code, message);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The decoder                                                            */
 

@@ -9,8 +9,19 @@
 #include "arip-error.h"
 #include "arip-error-private.h"
 
+/**
+ * arip_error_quark:
+ *
+ * Gets the quark of the arip error domain, %ARIP_ERROR. Errors in it have
+ * codes from [error@Arip.Error].
+ *
+ * Returns: the error domain's quark
+ */
 G_DEFINE_QUARK (arip-error-quark, arip_error)
 
+/* ARIP_LOCALEDIR, when set, replaces the installed locale directory: it lets
+ * the tests (and anyone running an uninstalled build) use the catalogs
+ * built in <builddir>/po. */
 void
 _arip_i18n_init (void)
 {
@@ -18,7 +29,11 @@ _arip_i18n_init (void)
 
   if (g_once_init_enter (&done))
     {
-      bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+      const char *localedir = g_getenv ("ARIP_LOCALEDIR");
+
+      if (localedir == NULL || *localedir == '\0')
+        localedir = LOCALEDIR;
+      bindtextdomain (GETTEXT_PACKAGE, localedir);
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&done, 1);
     }

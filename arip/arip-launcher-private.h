@@ -17,8 +17,10 @@ typedef struct {
   gint stderr_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDERR_PIPE */
 } AripSpawnResult;
 
-/* Starts a worker process with the launcher's settings. */
+/* Starts a worker process with the launcher's settings; a pool worker
+ * serves calls until its channel closes. */
 gboolean arip_launcher_spawn (AripLauncher     *self,
+                              gboolean          pool_worker,
                               AripSpawnResult  *result,
                               GError          **error);
 

@@ -735,6 +735,7 @@ arip_launcher_describe_argv (AripLauncher *self)
 
 gboolean
 arip_launcher_spawn (AripLauncher     *self,
+                     gboolean          pool_worker,
                      AripSpawnResult  *result,
                      GError          **error)
 {
@@ -750,6 +751,7 @@ arip_launcher_spawn (AripLauncher     *self,
   gint in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
   gint stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
   gint channel_target, crash_target;
+  GSubprocessFlags flags = self->flags;
   gboolean is_self;
   gboolean ok;
   GPid pid = 0;
@@ -792,45 +794,51 @@ arip_launcher_spawn (AripLauncher     *self,
       !g_unix_set_fd_nonblocking (crash[1], TRUE, &local_error))
     goto fail_local;
 
-  if (self->flags & G_SUBPROCESS_FLAGS_STDIN_PIPE)
+  /* A pool's workers outlive any one call: nobody would read their pipes,
+   * so they inherit the parent's streams instead. */
+  if (pool_worker)
+    flags &= ~(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+               G_SUBPROCESS_FLAGS_STDERR_PIPE);
+
+  if (flags & G_SUBPROCESS_FLAGS_STDIN_PIPE)
     {
       if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
       stdin_fd = in_pipe[0];
     }
-  else if (self->flags & G_SUBPROCESS_FLAGS_STDIN_INHERIT)
+  else if (flags & G_SUBPROCESS_FLAGS_STDIN_INHERIT)
     spawn_flags |= G_SPAWN_CHILD_INHERITS_STDIN;
 
-  if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_PIPE)
+  if (flags & G_SUBPROCESS_FLAGS_STDOUT_PIPE)
     {
       if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
       stdout_fd = out_pipe[1];
     }
-  else if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
+  else if (flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
     spawn_flags |= G_SPAWN_STDOUT_TO_DEV_NULL;
 
-  if (self->flags & G_SUBPROCESS_FLAGS_STDERR_PIPE)
+  if (flags & G_SUBPROCESS_FLAGS_STDERR_PIPE)
     {
       if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
       stderr_fd = err_pipe[1];
     }
-  else if (self->flags & G_SUBPROCESS_FLAGS_STDERR_SILENCE)
+  else if (flags & G_SUBPROCESS_FLAGS_STDERR_SILENCE)
     spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
-  else if (self->flags & G_SUBPROCESS_FLAGS_STDERR_MERGE)
+  else if (flags & G_SUBPROCESS_FLAGS_STDERR_MERGE)
     {
       if (stdout_fd >= 0)
         stderr_fd = stdout_fd;
-      else if (self->flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
+      else if (flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
         spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
       else
         stderr_fd = STDOUT_FILENO;
     }
 
-  if (self->flags & G_SUBPROCESS_FLAGS_INHERIT_FDS)
+  if (flags & G_SUBPROCESS_FLAGS_INHERIT_FDS)
     spawn_flags |= G_SPAWN_LEAVE_DESCRIPTORS_OPEN;
-  if (self->flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP)
+  if (flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP)
     spawn_flags |= G_SPAWN_SEARCH_PATH_FROM_ENVP;
 
   channel_target = next_free_target (self, 2);
@@ -845,8 +853,9 @@ arip_launcher_spawn (AripLauncher     *self,
   g_array_append_vals (sources, self->source_fds->data, self->source_fds->len);
   g_array_append_vals (targets, self->target_fds->data, self->target_fds->len);
 
-  worker_env = g_strdup_printf ("%d:%d:%d:%d", ARIP_PROTOCOL_VERSION,
-                                channel_target, crash_target, (int) getpid ());
+  worker_env = g_strdup_printf ("%d:%d:%d:%d%s", ARIP_PROTOCOL_VERSION,
+                                channel_target, crash_target, (int) getpid (),
+                                pool_worker ? ":pool" : "");
   envp = g_strdupv (self->envp);
   envp = g_environ_setenv (envp, ARIP_WORKER_ENV, worker_env, TRUE);
 

@@ -41,7 +41,6 @@
 #include "arip-signals-private.h"
 
 #define MAX_LAST_WORDS     (16 * 1024)
-#define MAX_ERROR_DOMAIN   256
 /* How long a child may linger after it answered, or after it closed its
  * channel, before we kill it: at least this, or the stop timeouts. */
 #define MIN_GRACE_MS       1000
@@ -111,6 +110,7 @@ struct _AripProcess
   guint          killed_by_user : 1;
   guint          answered : 1;       /* a result or error frame arrived */
   guint          start_cancelled : 1;
+  guint          reached_executing : 1;
   guint          if_exited : 1;
   guint          if_signaled : 1;
   StopStage      stop_stage;
@@ -555,7 +555,7 @@ complete_start (AripProcess *self)
   if (self->start_cancelled)
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                              _("Starting the process was cancelled"));
-  else if (self->state < ARIP_STATE_EXECUTING && self->error != NULL)
+  else if (!self->reached_executing && self->error != NULL)
     g_task_return_error (task, g_error_copy (self->error));
   else
     g_task_return_boolean (task, TRUE);
@@ -576,6 +576,8 @@ set_state (AripProcess *self,
     return;
 
   self->state = new_state;
+  if (new_state == ARIP_STATE_EXECUTING)
+    self->reached_executing = TRUE;
   g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, old_state, new_state);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
 
@@ -681,19 +683,6 @@ protocol_violation (AripProcess *self,
 }
 
 static gboolean
-domain_name_is_sane (const char *domain)
-{
-  gsize len = strlen (domain);
-
-  if (len == 0 || len > MAX_ERROR_DOMAIN)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (domain[i]) && strchr ("-_.", domain[i]) == NULL)
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 on_grace_expired (gpointer user_data)
 {
   AripProcess *self = user_data;
@@ -784,30 +773,20 @@ handle_frame (AripProcess *self,
       break;
 
     case ARIP_FRAME_ERROR:
-      {
-        const char *domain, *message;
-        gint32 code;
-
-        if (self->answered || self->state < ARIP_STATE_BOOTING)
-          {
-            protocol_violation (self, self->answered ? _("a second answer")
-                                                     : _("an error before booting"));
-            break;
-          }
-        g_variant_get (frame->payload, "(&si&s)", &domain, &code, &message);
-        if (!domain_name_is_sane (domain))
-          {
-            protocol_violation (self, _("an error whose domain is not a valid name"));
-            break;
-          }
-
-        if (g_str_equal (domain, g_quark_to_string (G_IO_ERROR)) && code == G_IO_ERROR_CANCELLED)
-          self->child_error = g_error_new_literal (ARIP_ERROR, ARIP_ERROR_CHILD_CANCELLED, message);
-        else
-          self->child_error = g_error_new_literal (g_quark_from_string (domain), code, message);
-        self->answered = TRUE;
-        arm_grace_timer (self);
-      }
+      if (self->answered || self->state < ARIP_STATE_BOOTING)
+        {
+          protocol_violation (self, self->answered ? _("a second answer")
+                                                   : _("an error before booting"));
+          break;
+        }
+      self->child_error = arip_frame_payload_to_error (frame->payload);
+      if (self->child_error == NULL)
+        {
+          protocol_violation (self, _("an error whose domain is not a valid name"));
+          break;
+        }
+      self->answered = TRUE;
+      arm_grace_timer (self);
       break;
 
     case ARIP_FRAME_MESSAGE:
@@ -892,52 +871,77 @@ on_channel_closed (AripChannel  *channel,
 /* ---------------------------------------------------------------------- */
 /* The end of the child                                                   */
 
-static void
-read_last_words (AripProcess *self)
+GString *
+arip_read_last_words (gint fd)
 {
+  GString *words = NULL;
   char buf[4096];
 
-  if (self->crash_fd < 0)
-    return;
+  if (fd < 0)
+    return NULL;
 
   for (;;)
     {
-      gssize n = read (self->crash_fd, buf, sizeof buf);
+      gssize n = read (fd, buf, sizeof buf);
 
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         break;
-      if (self->last_words == NULL)
-        self->last_words = g_string_new (NULL);
-      if (self->last_words->len < MAX_LAST_WORDS)
-        g_string_append_len (self->last_words, buf,
-                             MIN ((gsize) n, MAX_LAST_WORDS - self->last_words->len));
+      if (words == NULL)
+        words = g_string_new (NULL);
+      if (words->len < MAX_LAST_WORDS)
+        g_string_append_len (words, buf, MIN ((gsize) n, MAX_LAST_WORDS - words->len));
     }
 
+  return words;
+}
+
+static void
+read_last_words (AripProcess *self)
+{
+  if (self->crash_fd < 0)
+    return;
+
+  self->last_words = arip_read_last_words (self->crash_fd);
   close (self->crash_fd);
   self->crash_fd = -1;
 }
 
-static GError *
-signaled_error (AripProcess *self)
+GError *
+arip_exit_error_new (GPid           pid,
+                     const char    *function,
+                     gint           wait_status,
+                     const GString *last_words)
 {
-  g_autofree char *signame = arip_signal_describe (self->term_sig);
-  g_autoptr(GString) message = g_string_new (NULL);
-
-  g_string_printf (message, _("Child process %d was terminated by %s while running “%s”"),
-                   (int) self->pid, signame, self->function);
-
-  if (self->last_words != NULL && self->last_words->len > 0)
+  if (WIFSIGNALED (wait_status))
     {
-      g_autofree char *valid = g_utf8_make_valid (self->last_words->str, self->last_words->len);
+      g_autofree char *signame = arip_signal_describe (WTERMSIG (wait_status));
+      g_autoptr(GString) message = g_string_new (NULL);
 
-      g_string_append (message, _(". Its last words:"));
-      g_string_append_c (message, '\n');
-      g_string_append (message, g_strchomp (valid));
+      g_string_printf (message, _("Child process %d was terminated by %s while running “%s”"),
+                       (int) pid, signame, function);
+
+      if (last_words != NULL && last_words->len > 0)
+        {
+          g_autofree char *valid = g_utf8_make_valid (last_words->str, last_words->len);
+
+          g_string_append (message, _(". Its last words:"));
+          g_string_append_c (message, '\n');
+          g_string_append (message, g_strchomp (valid));
+        }
+
+      return g_error_new_literal (ARIP_ERROR, ARIP_ERROR_SIGNALED, message->str);
     }
 
-  return g_error_new_literal (ARIP_ERROR, ARIP_ERROR_SIGNALED, message->str);
+  if (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) != 0)
+    return g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
+                        _("Child process %d exited with status %d while running “%s”"),
+                        (int) pid, WEXITSTATUS (wait_status), function);
+
+  return g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
+                      _("Child process %d exited with status %d before “%s” returned a result"),
+                      (int) pid, WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : -1, function);
 }
 
 static void
@@ -971,18 +975,12 @@ conclude (AripProcess *self,
     self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
                                _("Child process %d running “%s” was killed"),
                                (int) self->pid, self->function);
-  else if (self->if_signaled)
-    self->error = signaled_error (self);
-  else if (self->if_exited && self->exit_status != 0)
-    self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
-                               _("Child process %d exited with status %d while running “%s”"),
-                               (int) self->pid, self->exit_status, self->function);
+  else if (self->if_signaled || (self->if_exited && self->exit_status != 0))
+    self->error = arip_exit_error_new (self->pid, self->function, wait_status, self->last_words);
   else if (self->child_error != NULL)
     self->error = g_error_copy (self->child_error);
   else if (self->result == NULL)
-    self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
-                               _("Child process %d exited with status %d before “%s” returned a result"),
-                               (int) self->pid, self->exit_status, self->function);
+    self->error = arip_exit_error_new (self->pid, self->function, wait_status, NULL);
 
   /* A result followed by a crash or a failure is not a success. */
   if (self->error != NULL)
@@ -1060,7 +1058,7 @@ spawn (AripProcess *self)
   arip_launcher_get_stop_timeouts (launcher, &self->interrupt_timeout_ms,
                                    &self->terminate_timeout_ms);
 
-  if (!arip_launcher_spawn (launcher, &spawned, &error))
+  if (!arip_launcher_spawn (launcher, FALSE, &spawned, &error))
     {
       finish_without_child (self, g_steal_pointer (&error));
       return;
@@ -1091,8 +1089,12 @@ spawn (AripProcess *self)
       arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
       if (!arip_channel_send (self->channel, ARIP_FRAME_CALL,
                               g_variant_new ("(sv)", self->function, self->args),
-                              NULL, &error))
+                              NULL, &error) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) &&
+          error->domain != G_IO_ERROR)
         {
+          /* Our failure (the call is too large). An I/O error means the child
+           * is already gone: how it ended tells more. */
           self->own_error = g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
                                          _("Could not send the call to “%s” to child process %d: %s"),
                                          self->function, (int) self->pid, error->message);

@@ -51,7 +51,6 @@ static char **default_argv;
 static int crash_fd = -1;
 static int interrupt_pipe[2] = { -1, -1 };
 static int channel_fd = -1;
-static GCancellable *call_cancellable;
 
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
 
@@ -183,15 +182,87 @@ install_crash_handlers (void)
 /* ---------------------------------------------------------------------- */
 /* Interrupts and the parent hanging up                                   */
 
+/* Calls are numbered from 1 in the order the worker receives them. A
+ * plain SIGINT (kill(), Ctrl-C) interrupts whatever call runs; a pool's
+ * parent sends sigqueue(SIGINT) with the number of the call it means, so
+ * an interrupt meant for a call that already ended never hits the next. */
+static GMutex interrupt_lock;
+static guint32 active_seq;             /* 0 between calls */
+static GCancellable *active_cancellable;
+static guint32 pending_seq;            /* interrupted before it started */
+static gboolean pool_mode;
+
 static void
-on_sigint (int signum)
+on_sigint (int        signum,
+           siginfo_t *info,
+           void      *context)
 {
   int saved_errno = errno;
-  char byte = 'i';
+  guint32 seq = 0;
 
-  if (write (interrupt_pipe[1], &byte, 1) < 0)
-    { /* the pipe is full: an interrupt is pending anyway */ }
+  if (info != NULL && info->si_code == SI_QUEUE)
+    seq = (guint32) info->si_value.sival_int;
+
+  /* Up to PIPE_BUF bytes are written atomically. */
+  if (write (interrupt_pipe[1], &seq, sizeof seq) < 0)
+    { /* the pipe is full: interrupts are pending anyway */ }
   errno = saved_errno;
+}
+
+static void
+interrupt_call (guint32 seq)
+{
+  GCancellable *to_cancel = NULL;
+
+  g_mutex_lock (&interrupt_lock);
+  if (seq == 0)
+    {
+      if (active_seq != 0)
+        to_cancel = g_object_ref (active_cancellable);
+      else if (!pool_mode)
+        pending_seq = 1;   /* the one call, before it started */
+    }
+  else if (seq == active_seq)
+    to_cancel = g_object_ref (active_cancellable);
+  else if (seq > active_seq)
+    pending_seq = MAX (pending_seq, seq);
+  g_mutex_unlock (&interrupt_lock);
+
+  if (to_cancel != NULL)
+    {
+      g_cancellable_cancel (to_cancel);
+      g_object_unref (to_cancel);
+    }
+}
+
+static GCancellable *
+begin_call (guint32 seq)
+{
+  GCancellable *cancellable = g_cancellable_new ();
+  gboolean interrupted;
+
+  g_mutex_lock (&interrupt_lock);
+  active_seq = seq;
+  active_cancellable = g_object_ref (cancellable);
+  interrupted = pending_seq == seq;
+  g_mutex_unlock (&interrupt_lock);
+
+  if (interrupted)
+    g_cancellable_cancel (cancellable);
+  return cancellable;
+}
+
+static void
+end_call (void)
+{
+  GCancellable *old;
+
+  g_mutex_lock (&interrupt_lock);
+  active_seq = 0;
+  old = g_steal_pointer (&active_cancellable);
+  g_mutex_unlock (&interrupt_lock);
+
+  g_clear_object (&old);
 }
 
 static gpointer
@@ -213,10 +284,11 @@ watch_thread (gpointer data)
 
       if (fds[0].revents & POLLIN)
         {
-          char buf[64];
+          guint32 seqs[16];
+          gssize n = read (interrupt_pipe[0], seqs, sizeof seqs);
 
-          if (read (interrupt_pipe[0], buf, sizeof buf) > 0)
-            g_cancellable_cancel (call_cancellable);
+          for (gssize i = 0; i < n / (gssize) sizeof (guint32); i++)
+            interrupt_call (seqs[i]);
         }
 
       if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
@@ -238,8 +310,8 @@ install_interrupt_handler (void)
     return;
   fcntl (interrupt_pipe[1], F_SETFL, O_NONBLOCK);
 
-  action.sa_handler = on_sigint;
-  action.sa_flags = SA_RESTART;
+  action.sa_sigaction = on_sigint;
+  action.sa_flags = SA_RESTART | SA_SIGINFO;
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, NULL);
 
@@ -247,7 +319,7 @@ install_interrupt_handler (void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Serving the call                                                       */
+/* Serving calls                                                          */
 
 G_GNUC_NORETURN static void
 worker_exit (int status)
@@ -271,23 +343,41 @@ worker_fail (const char *format,
   worker_exit (EXIT_BAD_SETUP);
 }
 
+typedef struct {
+  AripChannel  *channel;
+  GMainContext *context;
+  AripCall     *call;          /* the call being served, or NULL */
+  AripFrame    *next_call;     /* a call frame read while serving one */
+  char        **argv;
+} Worker;
+
 static void
 on_worker_frame (AripChannel *channel,
                  AripFrame   *frame,
                  gpointer     user_data)
 {
-  AripCall *call = user_data;
+  Worker *worker = user_data;
 
-  if (frame->kind == ARIP_FRAME_MESSAGE)
+  if (frame->kind == ARIP_FRAME_MESSAGE && worker->call != NULL)
     {
       g_autoptr(GVariant) message = NULL;
 
       g_variant_get (frame->payload, "(v)", &message);
-      arip_call_emit_message (call, message);
+      arip_call_emit_message (worker->call, message);
     }
-  else
-    g_warning ("Ignoring an unexpected %s frame from the parent",
-               arip_frame_kind_to_string (frame->kind));
+  else if (frame->kind == ARIP_FRAME_CALL && pool_mode && worker->next_call == NULL)
+    {
+      /* The next call, read in the same main context iteration that sent
+       * the answer to this one. */
+      AripFrame *copy = g_new0 (AripFrame, 1);
+
+      copy->kind = frame->kind;
+      copy->payload = g_variant_ref (frame->payload);
+      copy->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
+      worker->next_call = copy;
+    }
+  else if (frame->kind != ARIP_FRAME_MESSAGE)
+    worker_fail ("unexpected %s frame from the parent", arip_frame_kind_to_string (frame->kind));
 }
 
 static void
@@ -295,29 +385,33 @@ on_worker_channel_closed (AripChannel  *channel,
                           const GError *error,
                           gpointer      user_data)
 {
-  AripCall *call = user_data;
+  Worker *worker = user_data;
 
-  if (!arip_call_has_returned (call))
+  if (worker->call == NULL || !arip_call_has_returned (worker->call))
     worker_exit (EXIT_ORPHANED);
 }
 
-static gboolean
-send_state (AripChannel *channel,
-            AripState    state)
+static void
+send_state (Worker    *worker,
+            AripState  state)
 {
-  return arip_channel_send (channel, ARIP_FRAME_STATE, g_variant_new ("(u)", (guint32) state), NULL, NULL);
+  if (!pool_mode)
+    arip_channel_send (worker->channel, ARIP_FRAME_STATE, g_variant_new ("(u)", (guint32) state),
+                       NULL, NULL);
 }
 
 static gboolean
 parse_worker_env (const char *value,
                   int        *out_channel_fd,
                   int        *out_crash_fd,
-                  GPid       *out_parent)
+                  GPid       *out_parent,
+                  gboolean   *out_pool)
 {
   g_auto(GStrv) parts = g_strsplit (value, ":", -1);
+  guint n_parts = g_strv_length (parts);
   guint64 version, chan, crash, parent;
 
-  if (g_strv_length (parts) != 4 ||
+  if ((n_parts != 4 && n_parts != 5) ||
       !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) ||
       !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &chan, NULL) ||
       !g_ascii_string_to_unsigned (parts[2], 10, 0, G_MAXINT, &crash, NULL) ||
@@ -325,11 +419,79 @@ parse_worker_env (const char *value,
     return FALSE;
   if (version != ARIP_PROTOCOL_VERSION)
     return FALSE;
+  if (n_parts == 5 && !g_str_equal (parts[4], "pool"))
+    return FALSE;
 
   *out_channel_fd = (int) chan;
   *out_crash_fd = (int) crash;
   *out_parent = (GPid) parent;
+  *out_pool = n_parts == 5;
   return TRUE;
+}
+
+static void
+answer_unknown_function (Worker     *worker,
+                         const char *function)
+{
+  const char * const *worker_argv = worker->argv != NULL
+    ? (const char * const *) worker->argv : arip_worker_get_default_argv ();
+  g_autofree char *argv_str = worker_argv != NULL ? g_strjoinv (" ", (char **) worker_argv)
+                                                  : g_strdup ("?");
+  g_autofree char *message =
+    g_strdup_printf (_("No function named “%s” is registered in the worker “%s”; "
+                       "register it with arip_register_function() before calling arip_init()"),
+                     function, argv_str);
+
+  arip_channel_send (worker->channel, ARIP_FRAME_ERROR,
+                     g_variant_new ("(sis)", g_quark_to_string (ARIP_ERROR),
+                                    ARIP_ERROR_UNKNOWN_FUNCTION, message),
+                     NULL, NULL);
+  if (!arip_channel_flush_sync (worker->channel, NULL))
+    worker_exit (EXIT_ORPHANED);
+}
+
+/* Serves one call frame; returns once it is answered. */
+static void
+serve (Worker    *worker,
+       AripFrame *frame,
+       guint32    seq)
+{
+  g_autoptr(GVariant) args = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  const char *function;
+  AripFunc func;
+  gpointer user_data;
+
+  if (frame->kind != ARIP_FRAME_CALL)
+    worker_fail ("expected a call from the parent, got a %s frame",
+                 arip_frame_kind_to_string (frame->kind));
+
+  g_variant_get (frame->payload, "(&sv)", &function, &args);
+
+  send_state (worker, ARIP_STATE_BOOTING);
+
+  if (!arip_registry_lookup (function, &func, &user_data))
+    {
+      answer_unknown_function (worker, function);
+      return;
+    }
+
+  cancellable = begin_call (seq);
+  worker->call = arip_call_new (function, args, worker->channel, cancellable, worker->context);
+
+  send_state (worker, ARIP_STATE_STARTED);
+  send_state (worker, ARIP_STATE_EXECUTING);
+  if (!arip_channel_flush_sync (worker->channel, NULL))
+    worker_exit (EXIT_ORPHANED);
+
+  func (worker->call, arip_call_get_args (worker->call), user_data);
+
+  while (!arip_call_has_returned (worker->call))
+    g_main_context_iteration (worker->context, TRUE);
+
+  /* The answer was flushed when it was given. */
+  end_call ();
+  g_clear_object (&worker->call);
 }
 
 G_GNUC_NORETURN static void
@@ -338,15 +500,8 @@ worker_main (const char  *env_value,
              char      ***argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(AripChannel) channel = NULL;
-  g_autoptr(AripFrame) frame = NULL;
-  g_autoptr(GMainContext) context = NULL;
-  g_autoptr(AripCall) call = NULL;
-  g_autoptr(GVariant) args = NULL;
   g_autofree char *env_copy = g_strdup (env_value);
-  const char *function;
-  AripFunc func;
-  gpointer user_data;
+  Worker worker = { NULL };
   GPid parent;
   int chan;
 
@@ -355,7 +510,7 @@ worker_main (const char  *env_value,
   /* Nothing below us (a grandchild) may see the channel or its variable. */
   g_unsetenv (ARIP_WORKER_ENV);
 
-  if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent))
+  if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent, &pool_mode))
     worker_fail ("%s=“%s” is not what this version of arip writes (protocol %d)",
                  ARIP_WORKER_ENV, env_copy, ARIP_PROTOCOL_VERSION);
 
@@ -371,69 +526,43 @@ worker_main (const char  *env_value,
 
   install_crash_handlers ();
 
-  channel = arip_channel_new (chan, &error);
-  if (channel == NULL)
+  worker.channel = arip_channel_new (chan, &error);
+  if (worker.channel == NULL)
     worker_fail ("refusing to serve: %s", error->message);
-  arip_channel_set_sync_writes (channel, TRUE);
+  arip_channel_set_sync_writes (worker.channel, TRUE);
   channel_fd = chan;
+  worker.argv = argv != NULL ? *argv : NULL;
 
-  call_cancellable = g_cancellable_new ();
   install_interrupt_handler ();
 
-  if (!arip_channel_send (channel, ARIP_FRAME_HELLO,
+  if (!arip_channel_send (worker.channel, ARIP_FRAME_HELLO,
                           g_variant_new ("(ui)", (guint32) ARIP_PROTOCOL_VERSION, (gint32) getpid ()),
                           NULL, &error) ||
-      !arip_channel_flush_sync (channel, &error))
+      !arip_channel_flush_sync (worker.channel, &error))
     worker_exit (EXIT_ORPHANED);
 
-  frame = arip_channel_receive_sync (channel, &error);
-  if (frame == NULL)
-    worker_exit (EXIT_ORPHANED);
-  if (frame->kind != ARIP_FRAME_CALL)
-    worker_fail ("expected a call from the parent, got a %s frame",
-                 arip_frame_kind_to_string (frame->kind));
+  worker.context = g_main_context_new ();
+  g_main_context_push_thread_default (worker.context);
 
-  g_variant_get (frame->payload, "(&sv)", &function, &args);
-
-  send_state (channel, ARIP_STATE_BOOTING);
-
-  if (!arip_registry_lookup (function, &func, &user_data))
+  for (guint32 seq = 1; ; seq++)
     {
-      const char * const *worker_argv = (argv != NULL && *argv != NULL)
-        ? (const char * const *) *argv : arip_worker_get_default_argv ();
-      g_autofree char *argv_str = worker_argv != NULL ? g_strjoinv (" ", (char **) worker_argv)
-                                                      : g_strdup ("?");
-      g_autofree char *message =
-        g_strdup_printf (_("No function named “%s” is registered in the worker “%s”; "
-                           "register it with arip_register_function() before calling arip_init()"),
-                         function, argv_str);
+      g_autoptr(AripFrame) frame = g_steal_pointer (&worker.next_call);
 
-      arip_channel_send (channel, ARIP_FRAME_ERROR,
-                         g_variant_new ("(sis)", g_quark_to_string (ARIP_ERROR),
-                                        ARIP_ERROR_UNKNOWN_FUNCTION, message),
-                         NULL, NULL);
-      arip_channel_flush_sync (channel, NULL);
-      worker_exit (0);
+      if (frame == NULL)
+        frame = arip_channel_receive_sync (worker.channel, &error);
+      if (frame == NULL)
+        worker_exit (pool_mode && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)
+                     ? 0 : EXIT_ORPHANED);
+
+      if (seq == 1)
+        arip_channel_start_reading (worker.channel, worker.context,
+                                    on_worker_frame, on_worker_channel_closed, &worker);
+
+      serve (&worker, frame, seq);
+
+      if (!pool_mode)
+        worker_exit (0);
     }
-
-  context = g_main_context_new ();
-  g_main_context_push_thread_default (context);
-
-  call = arip_call_new (function, args, channel, call_cancellable, context);
-  arip_channel_start_reading (channel, context, on_worker_frame, on_worker_channel_closed, call);
-
-  send_state (channel, ARIP_STATE_STARTED);
-  send_state (channel, ARIP_STATE_EXECUTING);
-  if (!arip_channel_flush_sync (channel, NULL))
-    worker_exit (EXIT_ORPHANED);
-
-  func (call, arip_call_get_args (call), user_data);
-
-  while (!arip_call_has_returned (call))
-    g_main_context_iteration (context, TRUE);
-
-  /* The answer was flushed when it was given. */
-  worker_exit (0);
 }
 
 /**

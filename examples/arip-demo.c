@@ -135,8 +135,8 @@ struct _Job {
   gboolean     expect_crash;
   AripState    last_state;
   gint         last_quarter; /* of progress, last printed */
+  gint64       queued_since; /* when its start was requested; 0 before */
   gboolean     was_queued;
-  gint64       queued_since;
   gboolean     done;
 };
 
@@ -209,21 +209,38 @@ primes_below (Demo    *demo,
   return count;
 }
 
-/* The jobs that hold no slot of the limiter yet, e.g. "primes<5M, crash". */
-static char *
-describe_queue (Demo *demo)
+/* If every slot of the limiter is visibly taken by a live child, the jobs
+ * that are still INITIALIZING wait in its queue: say so. */
+static void
+show_queue (Demo *demo)
 {
-  GString *queue = g_string_new (NULL);
+  g_autoptr(GString) queue = g_string_new (NULL);
+  guint n_alive = 0;
 
   for (guint i = 0; i < demo->jobs->len; i++)
     {
       Job *job = g_ptr_array_index (demo->jobs, i);
+      AripState state = arip_process_get_state (job->process);
 
-      if (arip_process_get_state (job->process) != ARIP_STATE_INITIALIZING)
-        continue;
-      g_string_append_printf (queue, "%s%s", queue->len ? ", " : "", job->label);
+      if (state == ARIP_STATE_INITIALIZING && job->queued_since != 0)
+        g_string_append_printf (queue, "%s%s", queue->len ? ", " : "", job->label);
+      else if (state != ARIP_STATE_INITIALIZING && state != ARIP_STATE_FINISHED)
+        n_alive++;
     }
-  return g_string_free (queue, FALSE);
+
+  if (n_alive < arip_get_max_processes () || queue->len == 0)
+    return;
+
+  say (demo, "limiter", "%u of %u slots in use; waiting in INITIALIZING: %s",
+       n_alive, arip_get_max_processes (), queue->str);
+  for (guint i = 0; i < demo->jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (demo->jobs, i);
+
+      if (arip_process_get_state (job->process) == ARIP_STATE_INITIALIZING &&
+          job->queued_since != 0)
+        job->was_queued = TRUE;
+    }
 }
 
 static void
@@ -270,39 +287,8 @@ on_state_changed (AripProcess *process,
     }
   job->last_state = new_state;
 
-  /* When every slot is visibly taken by a live child, whoever is still
-   * INITIALIZING waits for the limiter. */
   if (new_state == ARIP_STATE_INITIALIZED)
-    {
-      guint n_alive = 0;
-
-      for (guint i = 0; i < demo->jobs->len; i++)
-        {
-          Job *other = g_ptr_array_index (demo->jobs, i);
-          AripState state = arip_process_get_state (other->process);
-
-          if (state != ARIP_STATE_INITIALIZING && state != ARIP_STATE_FINISHED)
-            n_alive++;
-        }
-
-      if (n_alive >= arip_get_max_processes ())
-        {
-          g_autofree char *queue = describe_queue (demo);
-
-          if (*queue != '\0')
-            {
-              say (demo, "limiter", "%u of %u slots in use; waiting in INITIALIZING: %s",
-                   n_alive, arip_get_max_processes (), queue);
-              for (guint i = 0; i < demo->jobs->len; i++)
-                {
-                  Job *other = g_ptr_array_index (demo->jobs, i);
-
-                  if (arip_process_get_state (other->process) == ARIP_STATE_INITIALIZING)
-                    other->was_queued = TRUE;
-                }
-            }
-        }
-    }
+    show_queue (demo);
 }
 
 static void
@@ -379,7 +365,7 @@ job_finished (Job          *job,
         {
           say (demo, job->label, "crash contained: ARIP_ERROR_SIGNALED, term sig %d "
                "(SIGSEGV):", arip_process_get_term_sig (job->process));
-          print_first_lines (error->message, 3);
+          print_first_lines (error->message, 4);
           demo->n_crashes++;
         }
     }
@@ -596,9 +582,10 @@ main (int    argc,
 
       say (&demo, job->label, "start requested (%s)", state_name (job->last_state));
       job->queued_since = g_get_monotonic_time ();
-      arip_process_start_async (job->process, NULL, on_started, job);
       demo.n_running++;
+      arip_process_start_async (job->process, NULL, on_started, job);
     }
+  show_queue (&demo);
 
   demo.last_tick = g_get_monotonic_time ();
   tick_id = g_timeout_add (100, on_tick, &demo);

@@ -1,0 +1,201 @@
+/* arip-test-util.c: helpers shared by the GTest programs
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "arip-test-util.h"
+
+gboolean
+arip_test_set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+arip_test_tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+void
+arip_test_store_result (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  g_assert_null (*out);
+  *out = g_object_ref (result);
+}
+
+void
+arip_test_iterate_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, arip_test_set_flag, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+gboolean
+arip_test_start (AripProcess  *process,
+                 GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_process_start_async (process, NULL, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_process_start_finish (process, result, error);
+}
+
+GVariant *
+arip_test_wait (AripProcess  *process,
+                GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_process_wait_async (process, NULL, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_process_wait_finish (process, result, error);
+}
+
+gboolean
+arip_test_wait_for_state (AripProcess  *process,
+                          AripState     state,
+                          GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_process_wait_for_state_async (process, state, NULL, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_process_wait_for_state_finish (process, result, error);
+}
+
+gboolean
+arip_test_stop (AripProcess  *process,
+                GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_process_stop_async (process, NULL, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_process_stop_finish (process, result, error);
+}
+
+GVariant *
+arip_test_run (const char    *function,
+               GVariant      *args,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_run_in_process_async (function, args, cancellable, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_run_in_process_finish (result, error);
+}
+
+GVariant *
+arip_test_launcher_run (AripLauncher  *launcher,
+                        const char    *function,
+                        GVariant      *args,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_launcher_run_async (launcher, function, args, cancellable, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_launcher_run_finish (launcher, result, error);
+}
+
+gboolean
+arip_test_pid_is_gone (GPid pid)
+{
+  g_assert_cmpint (pid, >, 0);
+  return kill (pid, 0) == -1 && errno == ESRCH;
+}
+
+gboolean
+arip_test_pid_is_dead (GPid pid)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  const char *paren;
+
+  if (arip_test_pid_is_gone (pid))
+    return TRUE;
+
+  /* /proc/PID/stat: "PID (COMM) STATE ...", COMM may contain ')' */
+  path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return TRUE;
+  paren = strrchr (contents, ')');
+  if (paren == NULL || paren[1] == '\0')
+    return FALSE;
+  return paren[2] == 'Z' || paren[2] == 'X';
+}
+
+void
+arip_test_assert_pid_gone (GPid pid)
+{
+  g_assert_cmpint (pid, >, 0);
+  arip_test_wait_until (arip_test_pid_is_gone (pid));
+}
+
+guint
+arip_test_count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  /* Do not count the descriptor GDir itself holds. */
+  return n - 1;
+}
+
+char *
+arip_test_list_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  GString *s = g_string_new (NULL);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      g_string_append_printf (s, "  %s -> %s\n", name, target ? target : "?");
+    }
+  return g_string_free (s, FALSE);
+}
+
+void
+arip_test_assert_variant_impl (const char *file,
+                               int         line,
+                               GVariant   *actual,
+                               GVariant   *expected)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (expected);
+
+  if (actual == NULL || !g_variant_equal (actual, owned))
+    {
+      g_autofree char *a = actual ? g_variant_print (actual, TRUE) : g_strdup ("NULL");
+      g_autofree char *e = g_variant_print (owned, TRUE);
+      g_autofree char *msg = g_strdup_printf ("variant %s is not the expected %s", a, e);
+
+      g_assertion_message (G_LOG_DOMAIN, file, line, G_STRFUNC, msg);
+    }
+}
