@@ -246,7 +246,7 @@ arip_launcher_new (GSubprocessFlags flags)
  *
  * Sets the program started as a worker. It must call arip_init() with the
  * functions it serves registered, like the program itself does. By default
- * the worker is the running program (`/proc/self/exe`) started with its
+ * the worker is the running program (the file `/proc/self/exe` points to) started with its
  * original arguments; an interpreter needs its script, for example
  * `{ "python3", "worker.py", NULL }`. The program is looked up in `PATH`
  * when it has no slash.
@@ -713,9 +713,9 @@ effective_argv (AripLauncher *self,
   if (own == NULL || own[0] == NULL)
     return NULL;
 
-  /* Execute the very binary that runs now, whatever its name on disk. */
+  /* Execute the binary that runs now, whatever argv[0] says. */
   args = g_ptr_array_new ();
-  g_ptr_array_add (args, g_strdup ("/proc/self/exe"));
+  g_ptr_array_add (args, g_strdup (arip_worker_get_own_executable ()));
   for (guint i = 0; own[i] != NULL; i++)
     g_ptr_array_add (args, g_strdup (own[i]));
   g_ptr_array_add (args, NULL);

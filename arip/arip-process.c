@@ -1111,6 +1111,17 @@ spawn (AripProcess *self)
   set_state (self, ARIP_STATE_INITIALIZED);
 }
 
+static gboolean
+spawn_when_idle (gpointer user_data)
+{
+  AripProcess *self = user_data;
+
+  /* Killed or stopped meanwhile: finish() already gave the slot back. */
+  if (!self->finished)
+    spawn (self);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_slot_acquired (GObject      *source,
                   GAsyncResult *result,
@@ -1213,8 +1224,16 @@ arip_process_start_async (AripProcess         *self,
 
   if (arip_limiter_try_acquire ())
     {
+      GSource *source = g_idle_source_new ();
+
+      /* Spawn from the main context, not inside this call, so that handlers
+       * connected right after start_async() see every state change. */
       self->has_slot = TRUE;
-      spawn (self);
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, spawn_when_idle, g_object_ref (self), g_object_unref);
+      g_source_set_static_name (source, "[arip] spawn");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
     }
   else
     {

@@ -12,4 +12,8 @@ G_BEGIN_DECLS
  * kernel started it (argv[0] first). Transfer none. */
 const char * const *arip_worker_get_default_argv (void);
 
+/* The file to execute to start the program again: the path the program
+ * was started from, or "/proc/self/exe". Transfer none. */
+const char         *arip_worker_get_own_executable (void);
+
 G_END_DECLS

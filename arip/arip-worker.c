@@ -47,6 +47,7 @@
 
 static gboolean is_worker;
 static char **default_argv;
+static char *own_executable;
 
 static int crash_fd = -1;
 static int interrupt_pipe[2] = { -1, -1 };
@@ -74,18 +75,41 @@ read_cmdline (void)
   return (char **) g_ptr_array_free (args, FALSE);
 }
 
-const char * const *
-arip_worker_get_default_argv (void)
+static void
+read_own_process (void)
 {
   static gsize done = 0;
 
   if (g_once_init_enter (&done))
     {
-      if (default_argv == NULL)
-        default_argv = read_cmdline ();
+      g_autofree char *path = g_file_read_link ("/proc/self/exe", NULL);
+
+      default_argv = read_cmdline ();
+      /* The path is what a tool such as valgrind reports as the program;
+       * "/proc/self/exe" would be the tool itself there. A program replaced
+       * or deleted since it started is still reachable through the link. */
+      if (path != NULL && g_path_is_absolute (path) &&
+          !g_str_has_suffix (path, " (deleted)") &&
+          g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+        own_executable = g_steal_pointer (&path);
+      else
+        own_executable = g_strdup ("/proc/self/exe");
       g_once_init_leave (&done, 1);
     }
+}
+
+const char * const *
+arip_worker_get_default_argv (void)
+{
+  read_own_process ();
   return (const char * const *) default_argv;
+}
+
+const char *
+arip_worker_get_own_executable (void)
+{
+  read_own_process ();
+  return own_executable;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -567,8 +591,9 @@ worker_main (const char  *env_value,
 
 /**
  * arip_init:
- * @argc: (inout) (optional): the program's argument count
- * @argv: (array length=argc) (inout) (optional): the program's arguments
+ * @argc: (inout) (optional) (nullable): the program's argument count
+ * @argv: (array length=argc) (inout) (optional) (nullable) (transfer none):
+ *   the program's arguments
  *
  * Call this first thing in main(), after registering functions with
  * arip_register_function().
