@@ -130,22 +130,22 @@ arip_call_emit_message (AripCall *self,
   g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, message);
 }
 
-/* Writes one frame and waits until it is out; returns FALSE when the
- * parent is gone, which the worker notices by itself soon after. */
+/* Writes one encoded frame (consumed; NULL if it was too large) and waits
+ * until it is out; returns FALSE when the parent is gone, which the worker
+ * notices by itself soon after. */
 static gboolean
-send_frame (AripCall      *self,
-            AripFrameKind  kind,
-            GVariant      *payload,
-            GError       **error)
+send_frame (AripCall  *self,
+            GBytes    *frame,
+            GError   **error)
 {
   gboolean ok = FALSE;
 
   g_mutex_lock (&self->lock);
   if (self->channel != NULL &&
-      arip_channel_send (self->channel, kind, payload, NULL, error))
+      arip_channel_send_bytes (self->channel, frame, NULL, error))
     ok = arip_channel_flush_sync (self->channel, error);
-  else if (self->channel == NULL)
-    g_variant_unref (g_variant_ref_sink (payload));
+  else if (self->channel == NULL && frame != NULL)
+    g_bytes_unref (frame);
   g_mutex_unlock (&self->lock);
 
   return ok;
@@ -171,8 +171,21 @@ begin_return (AripCall   *self,
 static void
 end_return (AripCall *self)
 {
-  if (self->context != NULL)
+  /* The worker checks for an answer before it waits in its main context;
+   * only an answer from another thread has to wake it. */
+  if (self->context != NULL && g_main_context_get_thread_default () != self->context)
     g_main_context_wakeup (self->context);
+}
+
+/* "()", built once: answering with nothing is common and should be cheap. */
+static GVariant *
+unit_value (void)
+{
+  static GVariant *unit;
+
+  if (g_once_init_enter (&unit))
+    g_once_init_leave (&unit, g_variant_ref_sink (g_variant_new_tuple (NULL, 0)));
+  return g_variant_ref (unit);
 }
 
 static void
@@ -181,9 +194,10 @@ send_error (AripCall   *self,
             gint        code,
             const char *message)
 {
-  send_frame (self, ARIP_FRAME_ERROR,
-              g_variant_new ("(sis)", g_quark_to_string (domain), code,
-                             message != NULL ? message : ""),
+  send_frame (self,
+              arip_frame_encode (ARIP_FRAME_ERROR,
+                                 g_variant_new ("(sis)", g_quark_to_string (domain), code,
+                                                message != NULL ? message : ""), 0),
               NULL);
 }
 
@@ -283,11 +297,11 @@ arip_call_return_value (AripCall *self,
 
   g_return_if_fail (ARIP_IS_CALL (self));
 
-  owned = value != NULL ? g_variant_ref_sink (value) : g_variant_ref_sink (g_variant_new ("()"));
+  owned = value != NULL ? g_variant_ref_sink (value) : unit_value ();
   if (!begin_return (self, G_STRFUNC))
     return;
 
-  if (!send_frame (self, ARIP_FRAME_RESULT, g_variant_new ("(v)", owned), &error) &&
+  if (!send_frame (self, arip_frame_encode_value (ARIP_FRAME_RESULT, owned, 0), &error) &&
       g_error_matches (error, ARIP_ERROR, ARIP_ERROR_FAILED))
     send_error (self, ARIP_ERROR, ARIP_ERROR_FAILED, error->message);
 
@@ -391,7 +405,7 @@ arip_call_send_message (AripCall *self,
   g_return_if_fail (message != NULL);
 
   owned = g_variant_ref_sink (message);
-  if (!send_frame (self, ARIP_FRAME_MESSAGE, g_variant_new ("(v)", owned), &error))
+  if (!send_frame (self, arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0), &error))
     g_warning ("Could not send a message to the parent: %s", error->message);
 }
 
@@ -421,5 +435,5 @@ arip_call_set_progress (AripCall *self,
   g_mutex_unlock (&self->lock);
 
   if (changed)
-    send_frame (self, ARIP_FRAME_PROGRESS, g_variant_new ("(d)", progress), NULL);
+    send_frame (self, arip_frame_encode_double (ARIP_FRAME_PROGRESS, progress), NULL);
 }

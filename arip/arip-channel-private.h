@@ -43,11 +43,26 @@ typedef enum {
 
 typedef struct {
   AripFrameKind  kind;
-  GVariant      *payload;   /* owned, of the kind's type, normal form */
+  /* Owned, of the kind's type, normal form. Always set for ERROR frames;
+   * for the others only by a decoder that keeps payloads (the default,
+   * but not in a channel: the parts below are what it uses). */
+  GVariant      *payload;
   GUnixFDList   *fds;       /* owned, nullable */
+
+  /* The payload's parts, filled in by the decoder for the kinds that have
+   * them, so that hot paths need no GVariant format strings. */
+  GVariant      *value;     /* RESULT, MESSAGE, CALL: the inner value */
+  const char    *function;  /* CALL */
+  guint32        u32;       /* STATE: the state; HELLO: the version */
+  gint32         i32;       /* HELLO: the pid */
+  gdouble        dbl;       /* PROGRESS */
+  char          *function_owned;
 } AripFrame;
 
 const GVariantType *arip_frame_kind_get_type (AripFrameKind kind);
+/* The payload as a GVariant, built from the parts if the decoder did not
+ * keep it. Transfer none. */
+GVariant           *arip_frame_get_payload   (AripFrame    *frame);
 const char         *arip_frame_kind_to_string (AripFrameKind kind);
 void                arip_frame_free          (AripFrame    *frame);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrame, arip_frame_free)
@@ -61,6 +76,21 @@ GError *arip_frame_payload_to_error (GVariant *payload);
 GBytes *arip_frame_encode (AripFrameKind  kind,
                            GVariant      *payload,
                            guint          n_fds);
+
+/* The same bytes arip_frame_encode() makes, built without going through
+ * GVariant's format strings: the frames sent on every call. */
+GBytes *arip_frame_encode_value (AripFrameKind  kind,     /* RESULT, MESSAGE */
+                                 GVariant      *value,
+                                 guint          n_fds);
+GBytes *arip_frame_encode_call  (const char    *function,
+                                 GVariant      *args,
+                                 guint          n_fds);
+GBytes *arip_frame_encode_u32   (AripFrameKind  kind,     /* STATE */
+                                 guint32        value);
+GBytes *arip_frame_encode_hello (guint32        version,
+                                 gint32         pid);
+GBytes *arip_frame_encode_double (AripFrameKind kind,     /* PROGRESS */
+                                  gdouble       value);
 
 /* The decoder turns untrusted bytes (and descriptors) into frames. It is
  * pure: no I/O. It never allocates more than about twice what it was fed. */
@@ -85,6 +115,9 @@ void              arip_frame_decoder_push_fds  (AripFrameDecoder  *self,
 gboolean          arip_frame_decoder_next      (AripFrameDecoder  *self,
                                                 AripFrame        **frame,
                                                 GError           **error);
+/* Whether frames carry their whole payload as a GVariant (default TRUE). */
+void              arip_frame_decoder_set_keep_payload (AripFrameDecoder *self,
+                                                       gboolean          keep_payload);
 /* TRUE if bytes of an incomplete frame are buffered. */
 gboolean          arip_frame_decoder_has_partial (AripFrameDecoder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrameDecoder, arip_frame_decoder_free)
@@ -120,6 +153,11 @@ void         arip_channel_drain          (AripChannel           *self);
 gboolean     arip_channel_send           (AripChannel           *self,
                                           AripFrameKind          kind,
                                           GVariant              *payload,
+                                          GUnixFDList           *fds,
+                                          GError               **error);
+/* Queues an encoded frame (consumed); see arip_channel_send(). */
+gboolean     arip_channel_send_bytes     (AripChannel           *self,
+                                          GBytes                *frame,
                                           GUnixFDList           *fds,
                                           GError               **error);
 /* With sync writes, send() never waits in the main context: the caller

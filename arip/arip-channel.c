@@ -75,6 +75,8 @@ arip_frame_free (AripFrame *frame)
   if (frame == NULL)
     return;
   g_clear_pointer (&frame->payload, g_variant_unref);
+  g_clear_pointer (&frame->value, g_variant_unref);
+  g_free (frame->function_owned);
   g_clear_object (&frame->fds);
   g_free (frame);
 }
@@ -151,6 +153,161 @@ arip_frame_payload_to_error (GVariant *payload)
   return g_error_new_literal (g_quark_from_string (domain), code, message);
 }
 
+static guint8 *
+frame_alloc (AripFrameKind  kind,
+             gsize          size,
+             guint          n_fds,
+             gsize         *total)
+{
+  FrameHeader header;
+  guint8 *data;
+
+  header.size = (guint32) size;
+  header.kind = (guint16) kind;
+  header.n_fds = (guint16) n_fds;
+
+  *total = ARIP_FRAME_HEADER_SIZE + size;
+  data = g_malloc (*total);
+  memcpy (data, &header, sizeof header);
+  return data;
+}
+
+/* A value in normal form, as GVariant requires inside a normal-form
+ * container; trusted values built by GLib already are. */
+static GVariant *
+normal_value (GVariant *value)
+{
+  GVariant *owned = g_variant_ref_sink (value);
+
+  if (!g_variant_is_normal_form (owned))
+    {
+      GVariant *normal = g_variant_ref_sink (g_variant_get_normal_form (owned));
+      g_variant_unref (owned);
+      owned = normal;
+    }
+  return owned;
+}
+
+/* A serialized "v": the child's data, a zero byte, the child's type. */
+static gsize
+variant_size (GVariant *value)
+{
+  return g_variant_get_size (value) + 1 + strlen (g_variant_get_type_string (value));
+}
+
+static void
+store_variant (GVariant *value,
+               guint8   *dest)
+{
+  gsize size = g_variant_get_size (value);
+  const char *type = g_variant_get_type_string (value);
+
+  g_variant_store (value, dest);
+  dest[size] = '\0';
+  memcpy (dest + size + 1, type, strlen (type));
+}
+
+GBytes *
+arip_frame_encode_value (AripFrameKind  kind,
+                         GVariant      *value,
+                         guint          n_fds)
+{
+  g_autoptr(GVariant) normal = normal_value (value);
+  gsize size, total;
+  guint8 *data;
+
+  g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, NULL);
+  g_return_val_if_fail (n_fds <= ARIP_FRAME_MAX_FDS, NULL);
+
+  /* "(v)" is laid out as its only member. */
+  size = variant_size (normal);
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return NULL;
+
+  data = frame_alloc (kind, size, n_fds, &total);
+  store_variant (normal, data + ARIP_FRAME_HEADER_SIZE);
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_call (const char *function,
+                        GVariant   *args,
+                        guint       n_fds)
+{
+  g_autoptr(GVariant) normal = normal_value (args);
+  gsize string_size = strlen (function) + 1;
+  gsize variant_offset = (string_size + 7) & ~(gsize) 7;
+  gsize body = variant_offset + variant_size (normal);
+  gsize offset_size, size, total;
+  guint64 offset = string_size;
+  guint8 *data, *p;
+
+  g_return_val_if_fail (n_fds <= ARIP_FRAME_MAX_FDS, NULL);
+
+  /* "(sv)": the string, zero padding to the variant's alignment of 8, the
+   * variant, then one framing offset (the end of the string), little
+   * endian, as wide as the container's size requires. */
+  if (body + 1 <= G_MAXUINT8)
+    offset_size = 1;
+  else if (body + 2 <= G_MAXUINT16)
+    offset_size = 2;
+  else if (body + 4 <= G_MAXUINT32)
+    offset_size = 4;
+  else
+    offset_size = 8;
+  size = body + offset_size;
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return NULL;
+
+  data = frame_alloc (ARIP_FRAME_CALL, size, n_fds, &total);
+  p = data + ARIP_FRAME_HEADER_SIZE;
+  memcpy (p, function, string_size);
+  memset (p + string_size, 0, variant_offset - string_size);
+  store_variant (normal, p + variant_offset);
+  for (gsize i = 0; i < offset_size; i++)
+    p[body + i] = (offset >> (8 * i)) & 0xff;
+
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_u32 (AripFrameKind kind,
+                       guint32       value)
+{
+  gsize total;
+  guint8 *data = frame_alloc (kind, sizeof value, 0, &total);
+
+  g_return_val_if_fail (kind == ARIP_FRAME_STATE, NULL);
+
+  memcpy (data + ARIP_FRAME_HEADER_SIZE, &value, sizeof value);
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_hello (guint32 version,
+                         gint32  pid)
+{
+  gsize total;
+  guint8 *data = frame_alloc (ARIP_FRAME_HELLO, 8, 0, &total);
+
+  memcpy (data + ARIP_FRAME_HEADER_SIZE, &version, 4);
+  memcpy (data + ARIP_FRAME_HEADER_SIZE + 4, &pid, 4);
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_double (AripFrameKind kind,
+                          gdouble       value)
+{
+  gsize total;
+  guint8 *data = frame_alloc (kind, sizeof value, 0, &total);
+
+  g_return_val_if_fail (kind == ARIP_FRAME_PROGRESS, NULL);
+
+  memcpy (data + ARIP_FRAME_HEADER_SIZE, &value, sizeof value);
+  return g_bytes_new_take (data, total);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The decoder                                                            */
 
@@ -162,6 +319,7 @@ struct _AripFrameDecoder {
   gsize    max_frame_size;
   GArray  *fds;        /* gint, received and not yet given to a frame */
   GError  *error;      /* set once the stream is broken */
+  gboolean keep_payload;
 };
 
 AripFrameDecoder *
@@ -170,6 +328,7 @@ arip_frame_decoder_new (gsize max_frame_size)
   AripFrameDecoder *self = g_new0 (AripFrameDecoder, 1);
 
   self->max_frame_size = MIN (max_frame_size, (gsize) ARIP_FRAME_MAX_SIZE);
+  self->keep_payload = TRUE;
   self->fds = g_array_new (FALSE, FALSE, sizeof (gint));
   return self;
 }
@@ -308,6 +467,169 @@ fail (AripFrameDecoder  *self,
   return FALSE;
 }
 
+/* GLib 2.74 checks an array of fixed-size elements for normal form one
+ * element at a time: seconds for a 64 MiB "ay". For such arrays, and a
+ * tuple holding only one, the check is whether the size is a multiple of
+ * the element's (and booleans are 0 or 1). 1: normal; 0: not normal;
+ * -1: not such a type, ask GLib. */
+static int
+fixed_array_is_normal (const char   *type,
+                       const guint8 *data,
+                       gsize         size)
+{
+  gsize element;
+
+  if (type[0] == '(' && type[1] == 'a' && type[2] != '\0' && type[3] == ')' && type[4] == '\0')
+    type++;   /* "(aX)" is laid out as its only member */
+  else if (type[0] != 'a' || type[1] == '\0' || type[2] != '\0')
+    return -1;
+
+  switch (type[1])
+    {
+    case 'y': case 'b': element = 1; break;
+    case 'n': case 'q': element = 2; break;
+    case 'i': case 'u': case 'h': element = 4; break;
+    case 'x': case 't': case 'd': element = 8; break;
+    default: return -1;
+    }
+
+  if (size % element != 0)
+    return 0;
+  if (type[1] == 'b')
+    for (gsize i = 0; i < size; i++)
+      if (data[i] > 1)
+        return 0;
+  return 1;
+}
+
+/* A serialized "v" in [start, end) of @bytes: the child's data, a zero
+ * byte, and a single definite type. The child must be in normal form. */
+static GVariant *
+parse_variant (GBytes *bytes,
+               gsize   start,
+               gsize   end)
+{
+  const char *data = g_bytes_get_data (bytes, NULL);
+  const char *type_end = data + end;
+  const char *type_start, *scanned = NULL;
+  gsize zero = end;
+  g_autoptr(GBytes) child_bytes = NULL;
+  GVariant *child;
+
+  while (zero > start && data[zero - 1] != '\0')
+    zero--;
+  if (zero == start)
+    return NULL;              /* no separator */
+  type_start = data + zero;   /* just after the zero byte */
+  zero--;
+
+  if (type_start == type_end ||
+      !g_variant_type_string_scan (type_start, type_end, &scanned) ||
+      scanned != type_end ||
+      !g_variant_type_is_definite ((const GVariantType *) type_start))
+    return NULL;
+
+  {
+    g_autofree char *type = g_strndup (type_start, type_end - type_start);
+    int trusted;
+
+    child_bytes = g_bytes_new_from_bytes (bytes, start, zero - start);
+    trusted = fixed_array_is_normal (type, (const guint8 *) data + start, zero - start);
+    if (trusted == 0)
+      return NULL;
+    child = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type), child_bytes,
+                                                          trusted == 1));
+    if (trusted == 1)
+      return child;
+  }
+
+  if (!g_variant_is_normal_form (child))
+    {
+      g_variant_unref (child);
+      return NULL;
+    }
+  return child;
+}
+
+/* Takes the payload apart by hand for the kinds sent on every call,
+ * checking what g_variant_is_normal_form() would; FALSE if it is not a
+ * valid value of the kind's type in normal form. */
+static gboolean
+parse_payload (AripFrame *frame,
+               GBytes    *bytes)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+
+  switch (frame->kind)
+    {
+    case ARIP_FRAME_HELLO:
+      if (size != 8)
+        return FALSE;
+      memcpy (&frame->u32, data, 4);
+      memcpy (&frame->i32, data + 4, 4);
+      return TRUE;
+
+    case ARIP_FRAME_STATE:
+      if (size != 4)
+        return FALSE;
+      memcpy (&frame->u32, data, 4);
+      return TRUE;
+
+    case ARIP_FRAME_PROGRESS:
+      if (size != 8)
+        return FALSE;
+      memcpy (&frame->dbl, data, 8);
+      return TRUE;
+
+    case ARIP_FRAME_RESULT:
+    case ARIP_FRAME_MESSAGE:
+      /* "(v)" is laid out as its only member. */
+      frame->value = parse_variant (bytes, 0, size);
+      return frame->value != NULL;
+
+    case ARIP_FRAME_CALL:
+      {
+        /* "(sv)": string, zero padding to 8, variant, and the end of the
+         * string as a little-endian framing offset of the minimal width
+         * for the container's size. */
+        gsize offset_size = size > G_MAXUINT32 ? 8 : size > G_MAXUINT16 ? 4 : size > G_MAXUINT8 ? 2 : 1;
+        guint64 string_end = 0;
+        gsize variant_start, body_end;
+
+        if (size < offset_size)
+          return FALSE;
+        body_end = size - offset_size;
+        for (gsize i = 0; i < offset_size; i++)
+          string_end |= (guint64) data[body_end + i] << (8 * i);
+
+        if (string_end < 1 || string_end > body_end ||
+            data[string_end - 1] != '\0' ||
+            memchr (data, '\0', string_end - 1) != NULL ||
+            !g_utf8_validate ((const char *) data, string_end - 1, NULL))
+          return FALSE;
+
+        variant_start = (string_end + 7) & ~(gsize) 7;
+        if (variant_start > body_end)
+          return FALSE;
+        for (gsize i = string_end; i < variant_start; i++)
+          if (data[i] != 0)
+            return FALSE;
+
+        frame->value = parse_variant (bytes, variant_start, body_end);
+        if (frame->value == NULL)
+          return FALSE;
+        frame->function_owned = g_strndup ((const char *) data, string_end - 1);
+        frame->function = frame->function_owned;
+        return TRUE;
+      }
+
+    case ARIP_FRAME_ERROR:
+    default:
+      return TRUE;   /* the payload is checked as a whole */
+    }
+}
+
 gboolean
 arip_frame_decoder_next (AripFrameDecoder  *self,
                          AripFrame        **frame,
@@ -337,8 +659,8 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
   if (!kind_is_valid (header.kind))
     return fail (self, error, _("a frame of unknown kind %u"), header.kind);
   if (header.size > self->max_frame_size)
-    return fail (self, error, _("a %s frame of %u bytes, more than the limit of %" G_GSIZE_FORMAT " bytes"),
-                 arip_frame_kind_to_string (header.kind), header.size, self->max_frame_size);
+    return fail (self, error, _("a %s frame of %u bytes, more than the limit of %u bytes"),
+                 arip_frame_kind_to_string (header.kind), header.size, (guint) self->max_frame_size);
   if (header.n_fds > ARIP_FRAME_MAX_FDS)
     return fail (self, error, _("a %s frame announcing %u file descriptors, more than the limit of %u"),
                  arip_frame_kind_to_string (header.kind), header.n_fds, ARIP_FRAME_MAX_FDS);
@@ -367,15 +689,24 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
       self->pos += total;
     }
 
-  payload = g_variant_ref_sink (g_variant_new_from_bytes (arip_frame_kind_get_type (header.kind),
-                                                          payload_bytes, FALSE));
-  if (!g_variant_is_normal_form (payload))
-    return fail (self, error, _("a %s frame whose payload is not a valid “%s” value"),
-                 arip_frame_kind_to_string (header.kind), frame_kinds[header.kind].type);
-
   result = g_new0 (AripFrame, 1);
   result->kind = header.kind;
-  result->payload = g_steal_pointer (&payload);
+
+  if (!parse_payload (result, payload_bytes))
+    goto invalid;
+
+  /* The whole payload as a GVariant: always for errors, which are taken
+   * apart from it; for other kinds only when asked, as the parts are
+   * already there. */
+  if (header.kind == ARIP_FRAME_ERROR || self->keep_payload)
+    {
+      payload = g_variant_ref_sink (g_variant_new_from_bytes (arip_frame_kind_get_type (header.kind),
+                                                              payload_bytes, FALSE));
+      if (!g_variant_is_normal_form (payload))
+        goto invalid;
+      result->payload = g_steal_pointer (&payload);
+    }
+
   if (header.n_fds > 0)
     {
       result->fds = g_unix_fd_list_new_from_array ((gint *) self->fds->data, header.n_fds);
@@ -384,6 +715,51 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
 
   *frame = result;
   return TRUE;
+
+invalid:
+  arip_frame_free (result);
+  return fail (self, error, _("a %s frame whose payload is not a valid “%s” value"),
+               arip_frame_kind_to_string (header.kind), frame_kinds[header.kind].type);
+}
+
+GVariant *
+arip_frame_get_payload (AripFrame *frame)
+{
+  if (frame->payload != NULL)
+    return frame->payload;
+
+  switch (frame->kind)
+    {
+    case ARIP_FRAME_HELLO:
+      frame->payload = g_variant_new ("(ui)", frame->u32, frame->i32);
+      break;
+    case ARIP_FRAME_STATE:
+      frame->payload = g_variant_new ("(u)", frame->u32);
+      break;
+    case ARIP_FRAME_PROGRESS:
+      frame->payload = g_variant_new ("(d)", frame->dbl);
+      break;
+    case ARIP_FRAME_RESULT:
+    case ARIP_FRAME_MESSAGE:
+      frame->payload = g_variant_new ("(v)", frame->value);
+      break;
+    case ARIP_FRAME_CALL:
+      frame->payload = g_variant_new ("(sv)", frame->function, frame->value);
+      break;
+    case ARIP_FRAME_ERROR:
+    default:
+      g_return_val_if_reached (NULL);
+    }
+
+  g_variant_ref_sink (frame->payload);
+  return frame->payload;
+}
+
+void
+arip_frame_decoder_set_keep_payload (AripFrameDecoder *self,
+                                     gboolean          keep_payload)
+{
+  self->keep_payload = !!keep_payload;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -406,6 +782,7 @@ struct _AripChannel {
   AripChannelClosedFunc  closed_func;
   gpointer               user_data;
   GQueue                 out_queue;
+  gsize                  last_request;   /* bytes the last read asked for */
   guint                  closed : 1;
   guint                  reading_done : 1;
   guint                  write_failed : 1;
@@ -450,6 +827,7 @@ arip_channel_new (gint     fd,
   self->ref_count = 1;
   self->socket = g_steal_pointer (&socket);
   self->decoder = arip_frame_decoder_new (ARIP_FRAME_MAX_SIZE);
+  arip_frame_decoder_set_keep_payload (self->decoder, FALSE);
   g_queue_init (&self->out_queue);
   return self;
 }
@@ -491,6 +869,7 @@ read_once (AripChannel  *self,
   gssize n;
 
   vector.buffer = arip_frame_decoder_prepare (self->decoder, &vector.size);
+  self->last_request = vector.size;
   n = g_socket_receive_message (self->socket, NULL, &vector, 1,
                                 &messages, &n_messages, &flags, NULL, error);
 
@@ -599,6 +978,11 @@ read_available (AripChannel *self,
 
       if (!dispatch_frames (self))
         return FALSE;
+
+      /* A short read emptied the socket: don't ask again only to hear
+       * EAGAIN; the source tells us when more comes. */
+      if (max_reads != 0 && (gsize) n < self->last_request)
+        return TRUE;
     }
 
   return TRUE;
@@ -643,6 +1027,11 @@ arip_channel_start_reading (AripChannel           *self,
   self->in_source = g_socket_create_source (self->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
   g_source_set_static_name (self->in_source, "[arip] channel read");
+  /* GLib blocks a source that cannot recurse while it dispatches, which
+   * removes its fd from the poll set and wakes the context up, twice per
+   * dispatch. Frames keep their order when a handler iterates the context
+   * itself, so recursion is safe here and saves those syscalls. */
+  g_source_set_can_recurse (self->in_source, TRUE);
   g_source_attach (self->in_source, self->context);
 
   /* Frames that were already decoded by receive_sync() are due now. */
@@ -723,34 +1112,20 @@ on_writable (GSocket      *socket,
 }
 
 gboolean
-arip_channel_send (AripChannel    *self,
-                   AripFrameKind   kind,
-                   GVariant       *payload,
-                   GUnixFDList    *fds,
-                   GError        **error)
+arip_channel_send_bytes (AripChannel  *self,
+                         GBytes       *data,
+                         GUnixFDList  *fds,
+                         GError      **error)
 {
   g_autoptr(GError) local_error = NULL;
-  guint n_fds = fds != NULL ? (guint) g_unix_fd_list_get_length (fds) : 0;
   OutFrame *out;
-  GBytes *data;
 
   g_return_val_if_fail (self != NULL, FALSE);
 
-  if (n_fds > ARIP_FRAME_MAX_FDS)
-    {
-      g_variant_unref (g_variant_ref_sink (payload));
-      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
-                   _("A message can carry at most %u file descriptors, not %u"),
-                   ARIP_FRAME_MAX_FDS, n_fds);
-      return FALSE;
-    }
-
-  data = arip_frame_encode (kind, payload, n_fds);
   if (data == NULL)
     {
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
-                   _("The %s is larger than the limit of %u bytes"),
-                   arip_frame_kind_to_string (kind), ARIP_FRAME_MAX_SIZE);
+                   _("The data is larger than the limit of %u bytes"), ARIP_FRAME_MAX_SIZE);
       return FALSE;
     }
 
@@ -789,6 +1164,39 @@ arip_channel_send (AripChannel    *self,
     }
 
   return TRUE;
+}
+
+gboolean
+arip_channel_send (AripChannel    *self,
+                   AripFrameKind   kind,
+                   GVariant       *payload,
+                   GUnixFDList    *fds,
+                   GError        **error)
+{
+  guint n_fds = fds != NULL ? (guint) g_unix_fd_list_get_length (fds) : 0;
+  GBytes *data;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+
+  if (n_fds > ARIP_FRAME_MAX_FDS)
+    {
+      g_variant_unref (g_variant_ref_sink (payload));
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+                   _("A message can carry at most %u file descriptors, not %u"),
+                   ARIP_FRAME_MAX_FDS, n_fds);
+      return FALSE;
+    }
+
+  data = arip_frame_encode (kind, payload, n_fds);
+  if (data == NULL)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+                   _("The %s is larger than the limit of %u bytes"),
+                   arip_frame_kind_to_string (kind), ARIP_FRAME_MAX_SIZE);
+      return FALSE;
+    }
+
+  return arip_channel_send_bytes (self, data, fds, error);
 }
 
 void
@@ -842,6 +1250,11 @@ arip_channel_receive_sync (AripChannel  *self,
         return NULL;
       if (frame != NULL)
         return frame;
+
+      /* The peer answers what we just sent: it is rarely there yet, so
+       * wait first rather than read, fail and wait. */
+      if (!g_socket_condition_wait (self->socket, G_IO_IN, NULL, error))
+        return NULL;
 
       n = read_once (self, &local_error);
       if (n == 0)

@@ -557,10 +557,9 @@ on_worker_frame (AripChannel *channel,
     {
     case ARIP_FRAME_HELLO:
       {
-        guint32 version;
-        gint32 pid;
+        guint32 version = frame->u32;
+        gint32 pid = frame->i32;
 
-        g_variant_get (frame->payload, "(ui)", &version, &pid);
         if (worker->state != WORKER_STARTING)
           worker_protocol_violation (worker, _("a second hello"));
         else if (version != ARIP_PROTOCOL_VERSION || pid != worker->pid)
@@ -596,7 +595,7 @@ on_worker_frame (AripChannel *channel,
           }
 
         if (frame->kind == ARIP_FRAME_RESULT)
-          g_variant_get (frame->payload, "(v)", &value);
+          value = g_variant_ref (frame->value);
         else if ((error = arip_frame_payload_to_error (frame->payload)) == NULL)
           {
             worker_protocol_violation (worker, _("an error whose domain is not a valid name"));
@@ -787,8 +786,9 @@ assign (PoolWorker *worker,
   call->seq = ++worker->n_calls;
   clear_source (&worker->timer);
 
-  if (!arip_channel_send (worker->channel, ARIP_FRAME_CALL,
-                          g_variant_new ("(sv)", call->function, call->args), NULL, &error))
+  if (!arip_channel_send_bytes (worker->channel,
+                                arip_frame_encode_call (call->function, call->args, 0),
+                                NULL, &error))
     {
       /* Too large, most likely; the worker is still fine. */
       worker->state = WORKER_IDLE;

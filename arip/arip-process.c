@@ -111,6 +111,7 @@ struct _AripProcess
   guint          answered : 1;       /* a result or error frame arrived */
   guint          start_cancelled : 1;
   guint          reached_executing : 1;
+  guint          lingered : 1;          /* killed after answering */
   guint          if_exited : 1;
   guint          if_signaled : 1;
   StopStage      stop_stage;
@@ -689,7 +690,11 @@ on_grace_expired (gpointer user_data)
 
   g_clear_pointer (&self->grace_timer, g_source_unref);
   if (self->answered)
-    kill_child (self);   /* it answered; the answer stands */
+    {
+      /* It answered, then did not exit: the answer stands. */
+      self->lingered = TRUE;
+      kill_child (self);
+    }
   else
     protocol_violation (self, _("it closed its channel without answering and did not exit"));
   return G_SOURCE_REMOVE;
@@ -713,10 +718,9 @@ handle_frame (AripProcess *self,
     {
     case ARIP_FRAME_HELLO:
       {
-        guint32 version;
-        gint32 pid;
+        guint32 version = frame->u32;
+        gint32 pid = frame->i32;
 
-        g_variant_get (frame->payload, "(ui)", &version, &pid);
         if (self->state != ARIP_STATE_INITIALIZED)
           protocol_violation (self, _("a second hello"));
         else if (version != ARIP_PROTOCOL_VERSION)
@@ -739,9 +743,8 @@ handle_frame (AripProcess *self,
 
     case ARIP_FRAME_STATE:
       {
-        guint32 state;
+        guint32 state = frame->u32;
 
-        g_variant_get (frame->payload, "(u)", &state);
         if (state < ARIP_STATE_BOOTING || state > ARIP_STATE_EXECUTING ||
             state != (guint32) self->state + 1)
           {
@@ -767,7 +770,7 @@ handle_frame (AripProcess *self,
                                                    : _("a result before executing"));
           break;
         }
-      g_variant_get (frame->payload, "(v)", &self->result);
+      self->result = g_variant_ref (frame->value);
       self->answered = TRUE;
       arm_grace_timer (self);
       break;
@@ -791,23 +794,19 @@ handle_frame (AripProcess *self,
 
     case ARIP_FRAME_MESSAGE:
       {
-        g_autoptr(GVariant) message = NULL;
-
         if (self->answered || self->state < ARIP_STATE_STARTED)
           {
             protocol_violation (self, _("a message outside the call"));
             break;
           }
-        g_variant_get (frame->payload, "(v)", &message);
-        g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, message);
+        g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, frame->value);
       }
       break;
 
     case ARIP_FRAME_PROGRESS:
       {
-        gdouble progress;
+        gdouble progress = frame->dbl;
 
-        g_variant_get (frame->payload, "(d)", &progress);
         if (isnan (progress) || progress < 0.0 || progress > 1.0 ||
             self->answered || self->state < ARIP_STATE_STARTED)
           {
@@ -971,6 +970,10 @@ conclude (AripProcess *self,
 
   if (self->own_error != NULL)
     self->error = g_error_copy (self->own_error);
+  else if (self->lingered && self->child_error != NULL)
+    self->error = g_error_copy (self->child_error);
+  else if (self->lingered && self->result != NULL)
+    ;   /* answered, then put down for lingering: a success */
   else if (self->killed_by_user && self->if_signaled && self->term_sig == SIGKILL)
     self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
                                _("Child process %d running “%s” was killed"),
@@ -1087,9 +1090,9 @@ spawn (AripProcess *self)
   if (self->channel != NULL)
     {
       arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
-      if (!arip_channel_send (self->channel, ARIP_FRAME_CALL,
-                              g_variant_new ("(sv)", self->function, self->args),
-                              NULL, &error) &&
+      if (!arip_channel_send_bytes (self->channel,
+                                    arip_frame_encode_call (self->function, self->args, 0),
+                                    NULL, &error) &&
           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) &&
           error->domain != G_IO_ERROR)
         {

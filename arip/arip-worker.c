@@ -384,10 +384,7 @@ on_worker_frame (AripChannel *channel,
 
   if (frame->kind == ARIP_FRAME_MESSAGE && worker->call != NULL)
     {
-      g_autoptr(GVariant) message = NULL;
-
-      g_variant_get (frame->payload, "(v)", &message);
-      arip_call_emit_message (worker->call, message);
+      arip_call_emit_message (worker->call, frame->value);
     }
   else if (frame->kind == ARIP_FRAME_CALL && pool_mode && worker->next_call == NULL)
     {
@@ -396,7 +393,9 @@ on_worker_frame (AripChannel *channel,
       AripFrame *copy = g_new0 (AripFrame, 1);
 
       copy->kind = frame->kind;
-      copy->payload = g_variant_ref (frame->payload);
+      copy->value = g_variant_ref (frame->value);
+      copy->function_owned = g_strdup (frame->function);
+      copy->function = copy->function_owned;
       copy->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
       worker->next_call = copy;
     }
@@ -420,8 +419,8 @@ send_state (Worker    *worker,
             AripState  state)
 {
   if (!pool_mode)
-    arip_channel_send (worker->channel, ARIP_FRAME_STATE, g_variant_new ("(u)", (guint32) state),
-                       NULL, NULL);
+    arip_channel_send_bytes (worker->channel, arip_frame_encode_u32 (ARIP_FRAME_STATE, state),
+                             NULL, NULL);
 }
 
 static gboolean
@@ -480,8 +479,8 @@ serve (Worker    *worker,
        AripFrame *frame,
        guint32    seq)
 {
-  g_autoptr(GVariant) args = NULL;
   g_autoptr(GCancellable) cancellable = NULL;
+  GVariant *args;
   const char *function;
   AripFunc func;
   gpointer user_data;
@@ -490,7 +489,8 @@ serve (Worker    *worker,
     worker_fail ("expected a call from the parent, got a %s frame",
                  arip_frame_kind_to_string (frame->kind));
 
-  g_variant_get (frame->payload, "(&sv)", &function, &args);
+  function = frame->function;
+  args = frame->value;
 
   send_state (worker, ARIP_STATE_BOOTING);
 
@@ -559,9 +559,9 @@ worker_main (const char  *env_value,
 
   install_interrupt_handler ();
 
-  if (!arip_channel_send (worker.channel, ARIP_FRAME_HELLO,
-                          g_variant_new ("(ui)", (guint32) ARIP_PROTOCOL_VERSION, (gint32) getpid ()),
-                          NULL, &error) ||
+  if (!arip_channel_send_bytes (worker.channel,
+                                arip_frame_encode_hello (ARIP_PROTOCOL_VERSION, getpid ()),
+                                NULL, &error) ||
       !arip_channel_flush_sync (worker.channel, &error))
     worker_exit (EXIT_ORPHANED);
 
