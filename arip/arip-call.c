@@ -173,7 +173,11 @@ end_return (AripCall *self)
 {
   /* The worker checks for an answer before it waits in its main context;
    * only an answer from another thread has to wake it. */
-  if (self->context != NULL && g_main_context_get_thread_default () != self->context)
+  GMainContext *current = g_main_context_get_thread_default ();
+
+  if (current == NULL)
+    current = g_main_context_default ();
+  if (self->context != NULL && current != self->context)
     g_main_context_wakeup (self->context);
 }
 
@@ -391,6 +395,7 @@ arip_call_return_gerror (AripCall     *self,
  *
  * Sends @message to the parent, which receives it, in order, through the
  * [signal@Arip.Process::message] signal. A floating @message is consumed.
+ * Once the call is answered, nothing is sent.
  * This blocks while the parent is not reading, so a chatty function cannot
  * fill the parent's memory.
  */
@@ -405,6 +410,11 @@ arip_call_send_message (AripCall *self,
   g_return_if_fail (message != NULL);
 
   owned = g_variant_ref_sink (message);
+  if (arip_call_has_returned (self))
+    {
+      g_debug ("Not sending a message for “%s”: the call was already answered", self->function);
+      return;
+    }
   if (!send_frame (self, arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0), &error))
     g_warning ("Could not send a message to the parent: %s", error->message);
 }
@@ -430,7 +440,8 @@ arip_call_set_progress (AripCall *self,
   progress = CLAMP (progress, 0.0, 1.0);
 
   g_mutex_lock (&self->lock);
-  changed = progress != self->progress;
+  /* After the answer the parent takes no more news of the call. */
+  changed = progress != self->progress && !self->returned;
   self->progress = progress;
   g_mutex_unlock (&self->lock);
 

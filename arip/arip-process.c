@@ -140,6 +140,7 @@ struct _AripProcess
 
   GTask         *start_task;
   GList         *waiters;
+  GQueue         early_messages;   /* GBytes frames sent before the spawn */
 };
 
 enum {
@@ -209,6 +210,7 @@ arip_process_finalize (GObject *object)
   g_clear_object (&self->stderr_pipe);
   g_clear_object (&self->stdin_pipe);
   g_clear_object (&self->slot_cancellable);
+  g_queue_clear_full (&self->early_messages, (GDestroyNotify) g_bytes_unref);
 
   G_OBJECT_CLASS (arip_process_parent_class)->finalize (object);
 }
@@ -1090,9 +1092,16 @@ spawn (AripProcess *self)
   if (self->channel != NULL)
     {
       arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
-      if (!arip_channel_send_bytes (self->channel,
-                                    arip_frame_encode_call (self->function, self->args, 0),
-                                    NULL, &error) &&
+      if (arip_channel_send_bytes (self->channel,
+                                   arip_frame_encode_call (self->function, self->args, 0),
+                                   NULL, &error))
+        {
+          GBytes *message;
+
+          while ((message = g_queue_pop_head (&self->early_messages)) != NULL)
+            arip_channel_send_bytes (self->channel, message, NULL, NULL);
+        }
+      else if (
           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) &&
           error->domain != G_IO_ERROR)
         {
@@ -1632,8 +1641,8 @@ arip_process_kill (AripProcess *self)
  *
  * Sends @message to the function, which receives it through
  * [signal@Arip.Call::message] in order, whenever its main context runs.
- * Messages sent before the child is spawned wait; messages to a child that
- * is gone are dropped.
+ * Messages sent before the child is spawned wait and follow the call;
+ * messages to a child that is gone are dropped.
  */
 void
 arip_process_send_message (AripProcess *self,
@@ -1647,14 +1656,23 @@ arip_process_send_message (AripProcess *self,
 
   owned = g_variant_ref_sink (message);
 
-  if (self->channel == NULL || self->finished)
+  if (self->finished || (self->spawned && self->channel == NULL))
     {
       g_debug ("Dropping a message for “%s”: the child is not running", self->function);
       return;
     }
 
-  if (!arip_channel_send (self->channel, ARIP_FRAME_MESSAGE, g_variant_new ("(v)", owned),
-                          NULL, &error))
+  if (self->channel == NULL)
+    {
+      /* Not spawned yet: it goes right after the call. */
+      g_queue_push_tail (&self->early_messages,
+                         arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0));
+      return;
+    }
+
+  if (!arip_channel_send_bytes (self->channel,
+                                arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0),
+                                NULL, &error))
     g_debug ("Dropping a message for “%s”: %s", self->function, error->message);
 }
 

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -531,6 +532,10 @@ worker_main (const char  *env_value,
 
   is_worker = TRUE;
 
+  /* Messages made here (an unknown function) are read in the parent, in
+   * the language of the environment the worker inherited. */
+  setlocale (LC_MESSAGES, "");
+
   /* Nothing below us (a grandchild) may see the channel or its variable. */
   g_unsetenv (ARIP_WORKER_ENV);
 
@@ -565,7 +570,9 @@ worker_main (const char  *env_value,
       !arip_channel_flush_sync (worker.channel, &error))
     worker_exit (EXIT_ORPHANED);
 
-  worker.context = g_main_context_new ();
+  /* The program's default main context: in a worker nothing else uses it,
+   * and g_idle_add(), g_timeout_add() and the bindings' timers attach to it. */
+  worker.context = g_main_context_ref (g_main_context_default ());
   g_main_context_push_thread_default (worker.context);
 
   for (guint32 seq = 1; ; seq++)
