@@ -181,17 +181,6 @@ end_return (AripCall *self)
     g_main_context_wakeup (self->context);
 }
 
-/* "()", built once: answering with nothing is common and should be cheap. */
-static GVariant *
-unit_value (void)
-{
-  static GVariant *unit;
-
-  if (g_once_init_enter (&unit))
-    g_once_init_leave (&unit, g_variant_ref_sink (g_variant_new_tuple (NULL, 0)));
-  return g_variant_ref (unit);
-}
-
 static void
 send_error (AripCall   *self,
             GQuark      domain,
@@ -301,7 +290,7 @@ arip_call_return_value (AripCall *self,
 
   g_return_if_fail (ARIP_IS_CALL (self));
 
-  owned = value != NULL ? g_variant_ref_sink (value) : unit_value ();
+  owned = value != NULL ? g_variant_ref_sink (value) : arip_variant_unit ();
   if (!begin_return (self, G_STRFUNC))
     return;
 

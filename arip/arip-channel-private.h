@@ -60,6 +60,9 @@ typedef struct {
 } AripFrame;
 
 const GVariantType *arip_frame_kind_get_type (AripFrameKind kind);
+/* A new reference to "()", built once: no arguments and no result are
+ * common and should cost nothing. */
+GVariant           *arip_variant_unit        (void);
 /* The payload as a GVariant, built from the parts if the decoder did not
  * keep it. Transfer none. */
 GVariant           *arip_frame_get_payload   (AripFrame    *frame);

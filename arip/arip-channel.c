@@ -53,6 +53,16 @@ kind_is_valid (guint kind)
   return kind >= ARIP_FRAME_HELLO && kind <= ARIP_FRAME_LAST_KIND;
 }
 
+GVariant *
+arip_variant_unit (void)
+{
+  static GVariant *unit;
+
+  if (g_once_init_enter (&unit))
+    g_once_init_leave (&unit, g_variant_ref_sink (g_variant_new_tuple (NULL, 0)));
+  return g_variant_ref (unit);
+}
+
 const GVariantType *
 arip_frame_kind_get_type (AripFrameKind kind)
 {

@@ -86,6 +86,7 @@ struct _PoolWorker {
   guint         has_slot : 1;
   guint         reaped : 1;
   guint32       n_calls;
+  gint64        idle_since;    /* monotonic µs, when it last became idle */
   PoolCall     *call;
   GError       *own_error;     /* invalid data, startup timeout */
   GSource      *child_watch;
@@ -368,23 +369,38 @@ make_idle (PoolWorker *worker)
   g_queue_push_head_link (&self->idle, &worker->idle_link);
 }
 
+static gboolean on_idle_timeout (gpointer user_data);
+
+/* One timer per worker stays armed across calls (re-creating it on every
+ * call costs more than the call's bookkeeping); when it fires, it checks
+ * how long the worker has really been idle. */
+static void
+arm_idle_timer (PoolWorker *worker)
+{
+  worker->idle_since = g_get_monotonic_time ();
+  if (worker->pool->idle_timeout == 0)
+    clear_source (&worker->timer);
+  else if (worker->timer == NULL)
+    set_timer (worker, worker->pool->idle_timeout * 1000, on_idle_timeout, "[arip] pool idle timeout");
+}
+
 static gboolean
 on_idle_timeout (gpointer user_data)
 {
   PoolWorker *worker = user_data;
+  gint64 timeout_us = (gint64) worker->pool->idle_timeout * G_USEC_PER_SEC;
+  gint64 idle_for = g_get_monotonic_time () - worker->idle_since;
 
   g_clear_pointer (&worker->timer, g_source_unref);
-  retire_worker (worker);
-  return G_SOURCE_REMOVE;
-}
 
-static void
-arm_idle_timer (PoolWorker *worker)
-{
-  if (worker->pool->idle_timeout > 0)
-    set_timer (worker, worker->pool->idle_timeout * 1000, on_idle_timeout, "[arip] pool idle timeout");
-  else
-    clear_source (&worker->timer);
+  if (worker->state == WORKER_IDLE && idle_for >= timeout_us)
+    retire_worker (worker);
+  else if (worker->state == WORKER_IDLE || worker->state == WORKER_BUSY)
+    set_timer (worker,
+               worker->state == WORKER_IDLE ? (guint) ((timeout_us - idle_for) / 1000) + 1
+                                            : worker->pool->idle_timeout * 1000,
+               on_idle_timeout, "[arip] pool idle timeout");
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -784,7 +800,6 @@ assign (PoolWorker *worker,
   worker->call = call;
   call->worker = worker;
   call->seq = ++worker->n_calls;
-  clear_source (&worker->timer);
 
   if (!arip_channel_send_bytes (worker->channel,
                                 arip_frame_encode_call (call->function, call->args, 0),
@@ -1178,7 +1193,7 @@ arip_pool_run_async (AripPool            *self,
   call->pool = self;
   call->task = task;
   call->function = g_strdup (function);
-  call->args = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new ("()"));
+  call->args = args != NULL ? g_variant_ref_sink (args) : arip_variant_unit ();
   g_task_set_task_data (task, call, (GDestroyNotify) pool_call_free);
 
   if (g_cancellable_is_cancelled (cancellable))

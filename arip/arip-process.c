@@ -265,7 +265,7 @@ arip_process_set_property (GObject      *object,
       {
         GVariant *args = g_value_get_variant (value);
         self->args = args != NULL ? g_variant_ref_sink (args)
-                                  : g_variant_ref_sink (g_variant_new ("()"));
+                                  : arip_variant_unit ();
       }
       break;
     case PROP_LAUNCHER:
@@ -284,7 +284,7 @@ arip_process_constructed (GObject *object)
   G_OBJECT_CLASS (arip_process_parent_class)->constructed (object);
 
   if (self->args == NULL)
-    self->args = g_variant_ref_sink (g_variant_new ("()"));
+    self->args = arip_variant_unit ();
 }
 
 static void
