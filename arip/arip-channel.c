@@ -184,10 +184,19 @@ frame_alloc (AripFrameKind  kind,
 
 /* A value in normal form, as GVariant requires inside a normal-form
  * container; trusted values built by GLib already are. */
+static int fixed_array_is_normal (const char   *type,
+                                  const guint8 *data,
+                                  gsize         size);
+
 static GVariant *
 normal_value (GVariant *value)
 {
   GVariant *owned = g_variant_ref_sink (value);
+
+  /* Large byte arrays are the common big value; see fixed_array_is_normal(). */
+  if (fixed_array_is_normal (g_variant_get_type_string (owned),
+                             g_variant_get_data (owned), g_variant_get_size (owned)) == 1)
+    return owned;
 
   if (!g_variant_is_normal_form (owned))
     {

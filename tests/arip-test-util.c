@@ -11,6 +11,24 @@
 
 #include "arip-test-util.h"
 
+guint
+arip_test_timeout_multiplier (void)
+{
+  static guint multiplier;
+
+  if (multiplier == 0)
+    {
+      const char *env = g_getenv ("ARIP_TEST_TIMEOUT_MULTIPLIER");
+      guint64 value = 1;
+
+      if (env != NULL && *env != '\0' &&
+          !g_ascii_string_to_unsigned (env, 10, 1, 1000, &value, NULL))
+        g_error ("ARIP_TEST_TIMEOUT_MULTIPLIER=%s is not a whole number from 1 to 1000", env);
+      multiplier = (guint) value;
+    }
+  return multiplier;
+}
+
 gboolean
 arip_test_set_flag (gpointer data)
 {

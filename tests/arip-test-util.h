@@ -8,9 +8,13 @@
 
 G_BEGIN_DECLS
 
-/* How long any single wait in a test may take before the test fails. This
- * is a guard against hangs, not a measurement. */
-#define ARIP_TEST_TIMEOUT_SECONDS 30
+/* How long any single wait in a test may take before the test fails: 30 s,
+ * times ARIP_TEST_TIMEOUT_MULTIPLIER when it is set (build-aux/dev valgrind
+ * sets it: the parent runs tens of times slower there). This is a guard
+ * against hangs, not a measurement. */
+#define ARIP_TEST_TIMEOUT_SECONDS ((gint) (30 * arip_test_timeout_multiplier ()))
+
+guint         arip_test_timeout_multiplier (void);
 
 /* Iterates the default main context until @cond holds; fails the test
  * program if it does not within ARIP_TEST_TIMEOUT_SECONDS. */

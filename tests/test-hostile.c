@@ -392,6 +392,25 @@ fake_worker (const char *mode)
       raise (SIGSEGV);
       _exit (105);
     }
+  else if (g_str_equal (mode, "close-and-linger"))
+    {
+      /* Hangs up without answering, and stays. */
+      fake_start ();
+      close (fake_fd);
+      fake_linger ();
+    }
+  else if (g_str_equal (mode, "result-then-linger"))
+    {
+      /* Answers, then does not exit. */
+      fake_start ();
+      fake_result ();
+      fake_linger ();
+    }
+  else if (g_str_equal (mode, "silent"))
+    {
+      /* Never says hello. */
+      fake_linger ();
+    }
   else if (g_str_equal (mode, "exit-before-hello"))
     {
       _exit (3);
@@ -421,7 +440,9 @@ run_fake (const char  *mode,
 
   arip_launcher_setenv (launcher, FAKE_ENV, mode, TRUE);
   /* Generous, but well below the test's own guard. */
-  arip_launcher_set_startup_timeout (launcher, 10000);
+  arip_launcher_set_startup_timeout (launcher, g_str_equal (mode, "silent") ? 500 : 10000);
+  /* Short grace for a child that hangs around after its channel ended. */
+  arip_launcher_set_stop_timeouts (launcher, 100, 100);
   p = arip_process_new (launcher, "echo", g_variant_new ("(s)", mode));
 
   arip_test_start (p, &start_error);
@@ -525,6 +546,31 @@ test_exit_before_hello (void)
 }
 
 static void
+test_result_then_linger (void)
+{
+  g_autoptr(AripProcess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  /* The answer stands; the lingering child is put down. */
+  p = run_fake ("result-then-linger", &result, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (result, g_variant_new ("(s)", "fake"));
+}
+
+static void
+test_silent (void)
+{
+  g_autoptr(AripProcess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  p = run_fake ("silent", &result, &error);
+  g_assert_null (result);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_TIMED_OUT);
+}
+
+static void
 test_real_worker_still_works (void)
 {
   g_autoptr(GError) error = NULL;
@@ -560,6 +606,7 @@ static const char * const invalid_modes[] = {
   "too-many-fds",
   "missing-fds",
   "empty-error-domain",
+  "close-and-linger",
 };
 
 int
@@ -584,7 +631,9 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/Arip/Hostile/result-then-segv", test_result_then_segv);
   g_test_add_func ("/Arip/Hostile/exit-before-hello", test_exit_before_hello);
+  g_test_add_func ("/Arip/Hostile/silent", test_silent);
   g_test_add_func ("/Arip/Hostile/real-worker-still-works", test_real_worker_still_works);
+  g_test_add_func ("/Arip/Hostile/result-then-linger", test_result_then_linger);
 
   return g_test_run ();
 }

@@ -208,6 +208,30 @@ test_cancel_queued (void)
   g_clear_error (&error);
   g_assert_cmpuint (arip_get_running_processes (), ==, 1);
 
+  /* A queued process that is killed ends at once, never spawned. */
+  {
+    g_autoptr(AripProcess) killed = arip_process_new (NULL, "wait_for_message", NULL);
+    g_autoptr(GAsyncResult) killed_start = NULL;
+    g_autoptr(GVariant) killed_result = NULL;
+
+    arip_process_start_async (killed, NULL, arip_test_store_result, &killed_start);
+    arip_test_iterate_for (50);
+    assert_queued (killed, killed_start);
+    arip_process_kill (killed);
+    g_assert_cmpint (arip_process_get_state (killed), ==, ARIP_STATE_FINISHED);
+    g_assert_true (g_error_matches (arip_process_get_error (killed), ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED));
+    g_assert_cmpint (arip_process_get_pid (killed), ==, 0);
+    arip_test_wait_until (killed_start != NULL);
+    g_assert_false (arip_process_start_finish (killed, killed_start, &error));
+    g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+    g_clear_error (&error);
+    killed_result = arip_test_wait (killed, &error);
+    g_assert_null (killed_result);
+    g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+    g_clear_error (&error);
+    g_assert_cmpuint (arip_get_running_processes (), ==, 1);
+  }
+
   /* A queued run whose cancellable is cancelled ends cancelled. */
   arip_run_in_process_async ("echo", NULL, cancellable, arip_test_store_result, &run_result);
   arip_test_iterate_for (100);

@@ -15,6 +15,21 @@
 /* ---------------------------------------------------------------------- */
 /* Functions that run in the worker                                        */
 
+/* exit() from a worker function, as a user would. Under AddressSanitizer,
+ * LeakSanitizer runs at exit() and replaces the status when it finds
+ * anything still allocated (the worker's own frames are live): leave
+ * without it there, so the status is the one the test chose. */
+static G_GNUC_NORETURN void
+test_exit_now (int status)
+{
+#ifdef __SANITIZE_ADDRESS__
+  fflush (NULL);
+  _exit (status);
+#else
+  exit (status);
+#endif
+}
+
 static void
 fn_echo (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -25,6 +40,13 @@ static void
 fn_hang (AripCall *call, GVariant *args, gpointer user_data)
 {
   /* Never answers: the worker's main loop runs until it is killed. */
+}
+
+/* Ignores SIGTERM and never answers: only SIGKILL ends it. */
+static void
+fn_stubborn (AripCall *call, GVariant *args, gpointer user_data)
+{
+  signal (SIGTERM, SIG_IGN);
 }
 
 static void
@@ -50,6 +72,7 @@ fn_wait_for_message (AripCall *call, GVariant *args, gpointer user_data)
 static void
 fn_progress (AripCall *call, GVariant *args, gpointer user_data)
 {
+  arip_call_set_progress (call, 0.5);
   arip_call_set_progress (call, 0.5);
   g_signal_connect (call, "message", G_CALLBACK (on_call_message), NULL);
 }
@@ -116,6 +139,15 @@ fn_send_messages (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(u)", n));
 }
 
+/* Says its last words as a message, then crashes. */
+static void
+fn_message_then_crash (AripCall *call, GVariant *args, gpointer user_data)
+{
+  arip_call_set_progress (call, 0.75);
+  arip_call_send_message (call, g_variant_new_string ("last words"));
+  raise (SIGSEGV);
+}
+
 static void
 fn_print (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -148,7 +180,7 @@ fn_exit (AripCall *call, GVariant *args, gpointer user_data)
   gint32 status;
 
   g_variant_get (args, "(i)", &status);
-  exit (status);
+  test_exit_now (status);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -712,6 +744,37 @@ test_stop_escalates (void)
 }
 
 static void
+test_stop_to_sigkill (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripProcess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  guint interrupt_ms = 0, terminate_ms = 0;
+  GPid pid;
+
+  arip_launcher_get_stop_timeouts (launcher, &interrupt_ms, &terminate_ms);
+  g_assert_cmpuint (interrupt_ms, ==, 2000);
+  g_assert_cmpuint (terminate_ms, ==, 2000);
+  arip_launcher_set_stop_timeouts (launcher, 100, 100);
+  arip_launcher_get_stop_timeouts (launcher, &interrupt_ms, &terminate_ms);
+  g_assert_cmpuint (interrupt_ms, ==, 100);
+  g_assert_cmpuint (terminate_ms, ==, 100);
+
+  p = arip_process_new (launcher, "stubborn", NULL);
+  g_assert_true (arip_test_start (p, &error));
+  g_assert_no_error (error);
+  pid = arip_process_get_pid (p);
+
+  g_assert_true (arip_test_stop (p, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (arip_process_get_state (p), ==, ARIP_STATE_FINISHED);
+  g_assert_nonnull (arip_process_get_error (p));
+  g_assert_true (arip_process_get_if_signaled (p));
+  g_assert_cmpint (arip_process_get_term_sig (p), ==, SIGKILL);
+  arip_test_assert_pid_gone (pid);
+}
+
+static void
 test_stop_cooperative (void)
 {
   g_autoptr(AripProcess) p = arip_process_new (NULL, "busy_until_interrupted",
@@ -777,7 +840,7 @@ on_message_collect (AripProcess *process, GVariant *message, gpointer user_data)
 static void
 test_messages_from_child (void)
 {
-  const guint32 n = 50;
+  const guint32 n = 2000;
   g_autoptr(AripProcess) p = arip_process_new (NULL, "send_messages", g_variant_new ("(u)", n));
   g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   g_autoptr(GError) error = NULL;
@@ -825,6 +888,24 @@ test_messages_both_ways (void)
   g_assert_no_error (error);
   arip_test_assert_variant (result, g_variant_new ("(s)", "stopped"));
   g_assert_cmpuint (messages->len, ==, (guint) n + 1);
+}
+
+static void
+test_messages_before_crash (void)
+{
+  g_autoptr(AripProcess) p = arip_process_new (NULL, "message_then_crash", NULL);
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  /* What the child sent before it died arrives before the end. */
+  g_signal_connect (p, "message", G_CALLBACK (on_message_collect), messages);
+  arip_test_start (p, NULL);
+  result = arip_test_wait (p, &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
+  g_assert_cmpuint (messages->len, ==, 1);
+  arip_test_assert_variant (messages->pdata[0], g_variant_new_string ("last words"));
+  g_assert_cmpfloat_with_epsilon (arip_process_get_progress (p), 0.75, 1e-9);
 }
 
 static void
@@ -937,6 +1018,133 @@ test_stdin_pipe (void)
 }
 
 static void
+test_wait_twice (void)
+{
+  g_autoptr(AripProcess) p = arip_process_new (NULL, "wait_for_message", NULL);
+  g_autoptr(GAsyncResult) first = NULL;
+  g_autoptr(GAsyncResult) second = NULL;
+  g_autoptr(GVariant) r1 = NULL;
+  g_autoptr(GVariant) r2 = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (arip_test_start (p, &error));
+  g_assert_no_error (error);
+  arip_process_wait_async (p, NULL, arip_test_store_result, &first);
+  arip_process_wait_async (p, NULL, arip_test_store_result, &second);
+  arip_process_send_message (p, g_variant_new_string ("stop"));
+  arip_test_wait_until (first != NULL && second != NULL);
+  r1 = arip_process_wait_finish (p, first, &error);
+  g_assert_no_error (error);
+  r2 = arip_process_wait_finish (p, second, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (r1, g_variant_new ("(s)", "stopped"));
+  arip_test_assert_variant (r2, g_variant_new ("(s)", "stopped"));
+}
+
+static void
+test_messages_large (void)
+{
+  const gsize size = 8 * 1024 * 1024;
+  g_autoptr(AripProcess) p = arip_process_new (NULL, "wait_for_message", NULL);
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) big = NULL;
+  g_autofree guint8 *data = g_malloc (size);
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (guint8) (i ^ (i >> 11));
+  big = g_variant_ref_sink (g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1));
+
+  g_signal_connect (p, "message", G_CALLBACK (on_message_collect), messages);
+  g_assert_true (arip_test_start (p, &error));
+  g_assert_no_error (error);
+
+  /* More than a socket buffer holds, both ways, several times. */
+  for (guint i = 0; i < 3; i++)
+    arip_process_send_message (p, big);
+  arip_test_wait_until (messages->len == 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (g_variant_equal (messages->pdata[i], big));
+
+  arip_process_send_message (p, g_variant_new_string ("stop"));
+  result = arip_test_wait (p, &error);
+  g_assert_no_error (error);
+}
+
+typedef struct {
+  AripState     at;
+  gboolean      use_kill;
+  GAsyncResult *stop_result;
+  gboolean      acted;
+} StopAt;
+
+static void
+on_state_stop_at (AripProcess *p, AripState old_state, AripState new_state, gpointer user_data)
+{
+  StopAt *data = user_data;
+
+  if (new_state != data->at || data->acted)
+    return;
+  data->acted = TRUE;
+  if (data->use_kill)
+    {
+      arip_process_kill (p);
+      g_assert_cmpint (arip_process_get_state (p), ==, ARIP_STATE_FINISHED);
+    }
+  else
+    arip_process_stop_async (p, NULL, arip_test_store_result, &data->stop_result);
+}
+
+/* Stopping or killing a process from its own state-changed handler, at
+ * every step of its start: it ends, completely, with nothing left over. */
+static void
+test_stop_at_each_state (gconstpointer user_data)
+{
+  const gboolean use_kill = GPOINTER_TO_INT (user_data);
+
+  for (AripState at = ARIP_STATE_INITIALIZED; at <= ARIP_STATE_EXECUTING; at++)
+    {
+      g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+      g_autoptr(AripProcess) p = NULL;
+      g_autoptr(GAsyncResult) start_result = NULL;
+      g_autoptr(GVariant) result = NULL;
+      g_autoptr(GError) error = NULL;
+      StopAt data = { at, use_kill, NULL, FALSE };
+      GPid pid;
+
+      arip_launcher_set_stop_timeouts (launcher, 200, 200);
+      p = arip_process_new (launcher, "hang", NULL);
+      g_signal_connect (p, "state-changed", G_CALLBACK (on_state_stop_at), &data);
+      arip_process_start_async (p, NULL, arip_test_store_result, &start_result);
+
+      if (use_kill)
+        arip_test_wait_until (data.acted);
+      else
+        {
+          arip_test_wait_until (data.stop_result != NULL);
+          g_assert_true (arip_process_stop_finish (p, data.stop_result, &error));
+          g_assert_no_error (error);
+          g_clear_object (&data.stop_result);
+        }
+      g_test_message ("stopped at %d", at);
+      g_assert_cmpint (arip_process_get_state (p), ==, ARIP_STATE_FINISHED);
+      arip_test_wait_until (start_result != NULL);
+      /* The function never finished: whatever start says, wait fails. */
+      arip_process_start_finish (p, start_result, NULL);
+      result = arip_test_wait (p, &error);
+      g_assert_null (result);
+      g_assert_nonnull (error);
+      if (use_kill)
+        g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+      pid = arip_process_get_pid (p);
+      g_assert_cmpint (pid, >, 0);
+      arip_test_assert_pid_gone (pid);
+    }
+  arip_test_wait_until (arip_get_running_processes () == 0);
+}
+
+static void
 test_programmer_errors (void)
 {
   g_autoptr(AripProcess) p = arip_process_new (NULL, "echo", NULL);
@@ -954,6 +1162,11 @@ test_programmer_errors (void)
   g_test_expect_message ("Arip", G_LOG_LEVEL_CRITICAL, "*assertion*failed*");
   g_assert_cmpint (arip_process_get_pid (NULL), ==, 0);
   g_test_assert_expected_messages ();
+
+  g_test_expect_message ("Arip", G_LOG_LEVEL_CRITICAL, "*assertion*failed*");
+  arip_set_max_processes (0);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (arip_get_max_processes (), >, 0);
 }
 
 int
@@ -961,12 +1174,14 @@ main (int argc, char **argv)
 {
   arip_register_function ("echo", fn_echo, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
+  arip_register_function ("stubborn", fn_stubborn, NULL, NULL);
   arip_register_function ("wait_for_message", fn_wait_for_message, NULL, NULL);
   arip_register_function ("progress", fn_progress, NULL, NULL);
   arip_register_function ("busy_until_interrupted", fn_busy_until_interrupted, NULL, NULL);
   arip_register_function ("noticed_once", fn_noticed_once, NULL, NULL);
   arip_register_function ("send_messages", fn_send_messages, NULL, NULL);
   arip_register_function ("print", fn_print, NULL, NULL);
+  arip_register_function ("message_then_crash", fn_message_then_crash, NULL, NULL);
   arip_register_function ("read_stdin", fn_read_stdin, NULL, NULL);
   arip_register_function ("crash", fn_crash, NULL, NULL);
   arip_register_function ("exit", fn_exit, NULL, NULL);
@@ -992,11 +1207,17 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Process/interrupt/noticed-once", test_interrupt_noticed_once);
   g_test_add_func ("/Arip/Process/stop/escalates", test_stop_escalates);
   g_test_add_func ("/Arip/Process/stop/cooperative", test_stop_cooperative);
+  g_test_add_func ("/Arip/Process/stop/to-sigkill", test_stop_to_sigkill);
   g_test_add_func ("/Arip/Process/messages/from-child", test_messages_from_child);
   g_test_add_func ("/Arip/Process/messages/both-ways", test_messages_both_ways);
   g_test_add_func ("/Arip/Process/progress", test_progress);
   g_test_add_func ("/Arip/Process/stdout-pipe", test_stdout_pipe);
   g_test_add_func ("/Arip/Process/stdin-pipe", test_stdin_pipe);
+  g_test_add_func ("/Arip/Process/wait-twice", test_wait_twice);
+  g_test_add_func ("/Arip/Process/messages/large", test_messages_large);
+  g_test_add_func ("/Arip/Process/messages/before-crash", test_messages_before_crash);
+  g_test_add_data_func ("/Arip/Process/stop/at-each-state", GINT_TO_POINTER (FALSE), test_stop_at_each_state);
+  g_test_add_data_func ("/Arip/Process/kill/at-each-state", GINT_TO_POINTER (TRUE), test_stop_at_each_state);
   g_test_add_func ("/Arip/Process/programmer-errors", test_programmer_errors);
 
   return g_test_run ();
