@@ -37,6 +37,13 @@ german_environment_or_skip (void)
       g_test_skip ("LANGUAGE is not German: run this test with meson test");
       return FALSE;
     }
+  if (g_strcmp0 (setlocale (LC_MESSAGES, NULL), "C") == 0 ||
+      g_strcmp0 (setlocale (LC_MESSAGES, NULL), "POSIX") == 0)
+    {
+      /* gettext ignores LANGUAGE in the C locale. */
+      g_test_skip ("The locale is C, where gettext ignores LANGUAGE (no C.UTF-8 locale?)");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -47,7 +54,6 @@ test_exited_message_is_german (void)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) result = NULL;
-  g_autofree char *expected_end = NULL;
 
   if (!german_environment_or_skip ())
     return;
@@ -61,8 +67,8 @@ test_exited_message_is_german (void)
   /* "Kindprozess PID hat sich mit Status 3 beendet, während er „exit-three“
    * ausführte" */
   g_assert_true (g_str_has_prefix (error->message, "Kindprozess "));
-  expected_end = g_strdup (" hat sich mit Status 3 beendet, während er „exit-three“ ausführte");
-  g_assert_true (g_str_has_suffix (error->message, expected_end));
+  g_assert_true (g_str_has_suffix (error->message,
+                                   " hat sich mit Status 3 beendet, während er „exit-three“ ausführte"));
   g_assert_true (g_utf8_validate (error->message, -1, NULL));
   g_assert_null (strstr (error->message, "exited with status"));
 }
