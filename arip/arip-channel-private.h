@@ -163,8 +163,9 @@ gboolean     arip_channel_send_bytes     (AripChannel           *self,
                                           GBytes                *frame,
                                           GUnixFDList           *fds,
                                           GError               **error);
-/* With sync writes, send() never waits in the main context: the caller
- * flushes with flush_sync() (the worker, which may send from any thread). */
+/* With sync writes, send() only queues and never waits in the main
+ * context: the caller flushes with flush_sync(), which sends what was
+ * queued together (the worker, which may send from any thread). */
 void         arip_channel_set_sync_writes (AripChannel          *self,
                                            gboolean              sync_writes);
 /* Blocks until every queued frame is written. */

@@ -542,6 +542,11 @@ parse_variant (GBytes *bytes,
   type_start = data + zero;   /* just after the zero byte */
   zero--;
 
+  /* "()" is the usual "no arguments" and "no result". */
+  if (type_end - type_start == 2 && type_start[0] == '(' && type_start[1] == ')' &&
+      zero - start == 1 && data[start] == '\0')
+    return arip_variant_unit ();
+
   if (type_start == type_end ||
       !g_variant_type_string_scan (type_start, type_end, &scanned) ||
       scanned != type_end ||
@@ -1070,25 +1075,40 @@ arip_channel_drain (AripChannel *self)
 }
 
 /* Writes what the socket takes now. FALSE with @error on a real failure. */
+#define MAX_GATHER 16
+
+/* Writes what the socket takes now, several queued frames per sendmsg()
+ * when they carry no descriptors. FALSE with @error on a failure
+ * (G_IO_ERROR_WOULD_BLOCK when the socket is full). */
 static gboolean
 write_available (AripChannel  *self,
                  GError      **error)
 {
   while (!g_queue_is_empty (&self->out_queue))
     {
-      OutFrame *out = g_queue_peek_head (&self->out_queue);
-      GOutputVector vector;
+      GOutputVector vectors[MAX_GATHER];
       GSocketControlMessage *message = NULL;
-      gsize size;
+      guint n_vectors = 0;
       gssize n;
 
-      vector.buffer = (const guint8 *) g_bytes_get_data (out->data, &size) + out->offset;
-      vector.size = size - out->offset;
+      for (GList *l = self->out_queue.head; l != NULL && n_vectors < MAX_GATHER; l = l->next)
+        {
+          OutFrame *out = l->data;
+          gsize size;
 
-      if (out->offset == 0 && out->fds != NULL)
-        message = g_unix_fd_message_new_with_fd_list (out->fds);
+          /* Descriptors go with the first byte of their frame, so a frame
+           * with descriptors starts a sendmsg() of its own. */
+          if (n_vectors > 0 && out->fds != NULL)
+            break;
+          if (n_vectors == 0 && out->offset == 0 && out->fds != NULL)
+            message = g_unix_fd_message_new_with_fd_list (out->fds);
 
-      n = g_socket_send_message (self->socket, NULL, &vector, 1,
+          vectors[n_vectors].buffer = (const guint8 *) g_bytes_get_data (out->data, &size) + out->offset;
+          vectors[n_vectors].size = size - out->offset;
+          n_vectors++;
+        }
+
+      n = g_socket_send_message (self->socket, NULL, vectors, n_vectors,
                                  message != NULL ? &message : NULL, message != NULL ? 1 : 0,
                                  G_SOCKET_MSG_NONE, NULL, error);
       g_clear_object (&message);
@@ -1096,9 +1116,17 @@ write_available (AripChannel  *self,
       if (n < 0)
         return FALSE;
 
-      out->offset += n;
-      if (out->offset == size)
-        out_frame_free (g_queue_pop_head (&self->out_queue));
+      while (n > 0)
+        {
+          OutFrame *out = g_queue_peek_head (&self->out_queue);
+          gsize size = g_bytes_get_size (out->data);
+          gsize taken = MIN ((gsize) n, size - out->offset);
+
+          out->offset += taken;
+          n -= taken;
+          if (out->offset == size)
+            out_frame_free (g_queue_pop_head (&self->out_queue));
+        }
     }
 
   return TRUE;
@@ -1160,7 +1188,9 @@ arip_channel_send_bytes (AripChannel  *self,
   out->fds = fds != NULL ? g_object_ref (fds) : NULL;
   g_queue_push_tail (&self->out_queue, out);
 
-  if (self->out_source != NULL)
+  /* Pending output, or a writer that flushes: frames gather and leave
+   * together. */
+  if (self->out_source != NULL || self->sync_writes)
     return TRUE;
 
   if (write_available (self, &local_error))

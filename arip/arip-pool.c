@@ -159,6 +159,13 @@ worker_ref (PoolWorker *worker)
 }
 
 static void
+destroy_source (GSource *source)
+{
+  g_source_destroy (source);
+  g_source_unref (source);
+}
+
+static void
 clear_source (GSource **source)
 {
   if (*source != NULL)
@@ -868,8 +875,11 @@ check_closed (AripPool *self)
   tasks = g_steal_pointer (&self->close_tasks);
   for (GList *l = tasks; l != NULL; l = l->next)
     {
-      g_task_return_boolean (l->data, TRUE);
-      g_object_unref (l->data);
+      GTask *task = l->data;
+
+      g_task_set_task_data (task, NULL, NULL);   /* destroys the cancel source */
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
     }
   g_list_free (tasks);
 }
@@ -1301,6 +1311,58 @@ arip_pool_run_sync (AripPool      *self,
  * %G_IO_ERROR_CLOSED, workers stop, and later calls fail with
  * %G_IO_ERROR_CLOSED. Completes once every worker has exited.
  */
+static gboolean
+on_close_cancelled (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  AripPool *self = g_task_get_source_object (task);
+
+  /* Only the waiting stops; the pool goes on closing. */
+  self->close_tasks = g_list_remove (self->close_tasks, task);
+  g_task_set_task_data (task, NULL, NULL);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                           _("Waiting for the pool to close was cancelled"));
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+close_in_context (gpointer user_data)
+{
+  GTask *task = user_data;
+  AripPool *self = g_task_get_source_object (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  self->close_tasks = g_list_append (self->close_tasks, task);
+  if (cancellable != NULL)
+    {
+      GSource *source = g_cancellable_source_new (cancellable);
+
+      g_source_set_callback (source, G_SOURCE_FUNC (on_close_cancelled), task, NULL);
+      g_source_set_static_name (source, "[arip] pool close cancelled");
+      g_source_attach (source, self->context);
+      /* The task's data is its cancel source, destroyed with it. */
+      g_task_set_task_data (task, source, (GDestroyNotify) destroy_source);
+    }
+
+  begin_close (self);
+  check_closed (self);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * arip_pool_close_async:
+ * @self: a pool
+ * @cancellable: (nullable): stops the waiting, not the closing
+ * @callback: (scope async) (closure user_data): called once every worker
+ *   is gone
+ * @user_data: data for @callback
+ *
+ * Closes the pool: calls that run finish, queued calls fail with
+ * %G_IO_ERROR_CLOSED, workers stop, and later calls fail with
+ * %G_IO_ERROR_CLOSED. Completes once every worker has exited.
+ */
 void
 arip_pool_close_async (AripPool            *self,
                        GCancellable        *cancellable,
@@ -1310,13 +1372,13 @@ arip_pool_close_async (AripPool            *self,
   GTask *task;
 
   g_return_if_fail (ARIP_IS_POOL (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, arip_pool_close_async);
 
-  self->close_tasks = g_list_append (self->close_tasks, task);
-  begin_close (self);
-  check_closed (self);
+  /* The pool's state lives in its context, whichever thread closes it. */
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, close_in_context, task, NULL);
 }
 
 /**

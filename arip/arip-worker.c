@@ -51,6 +51,7 @@ static char **default_argv;
 static char *own_executable;
 
 static int crash_fd = -1;
+static gint unwinder_ready;
 static int interrupt_pipe[2] = { -1, -1 };
 static int channel_fd = -1;
 
@@ -169,9 +170,13 @@ on_crash (int signum)
         safe_write (crash_fd, name);
       else
         safe_write_uint (crash_fd, (unsigned int) signum);
-      safe_write (crash_fd, "\nBacktrace:\n");
-      n = backtrace (frames, G_N_ELEMENTS (frames));
-      backtrace_symbols_fd (frames, n, crash_fd);
+      safe_write (crash_fd, "\n");
+      if (g_atomic_int_get (&unwinder_ready))
+        {
+          safe_write (crash_fd, "Backtrace:\n");
+          n = backtrace (frames, G_N_ELEMENTS (frames));
+          backtrace_symbols_fd (frames, n, crash_fd);
+        }
     }
 
   /* SA_RESETHAND put the default action back: die of the same signal, so
@@ -186,11 +191,6 @@ install_crash_handlers (void)
   static char alt_stack_storage[64 * 1024];
   stack_t alt_stack = { 0 };
   struct sigaction action = { 0 };
-  void *warm_up[2];
-
-  /* backtrace() loads libgcc on first use, which is not safe inside a
-   * signal handler: do it now. */
-  backtrace (warm_up, G_N_ELEMENTS (warm_up));
 
   /* Run the handler on its own stack so a stack overflow is reported too. */
   alt_stack.ss_sp = alt_stack_storage;
@@ -308,6 +308,15 @@ end_call (void)
 static gpointer
 watch_thread (gpointer data)
 {
+  void *warm_up[2];
+
+  /* backtrace() loads libgcc on first use, which is not safe inside a
+   * signal handler. Do it here, off the path to the first call (loading
+   * it takes a few hundred microseconds). A crash before it is done still
+   * names its signal; only the backtrace may be missing. */
+  backtrace (warm_up, G_N_ELEMENTS (warm_up));
+  g_atomic_int_set (&unwinder_ready, 1);
+
   for (;;)
     {
       struct pollfd fds[2] = {
@@ -476,7 +485,12 @@ answer_unknown_function (Worker     *worker,
     ? (const char * const *) worker->argv : arip_worker_get_default_argv ();
   g_autofree char *argv_str = worker_argv != NULL ? g_strjoinv (" ", (char **) worker_argv)
                                                   : g_strdup ("?");
-  g_autofree char *message =
+  g_autofree char *message = NULL;
+
+  /* Read in the parent, in the language of the environment the worker
+   * inherited. (Only now: it costs a tenth of a millisecond.) */
+  setlocale (LC_MESSAGES, "");
+  message =
     g_strdup_printf (_("No function named “%s” is registered in the worker “%s”; "
                        "register it with arip_register_function() before calling arip_init()"),
                      function, argv_str);
@@ -546,10 +560,6 @@ worker_main (const char  *env_value,
   int chan;
 
   is_worker = TRUE;
-
-  /* Messages made here (an unknown function) are read in the parent, in
-   * the language of the environment the worker inherited. */
-  setlocale (LC_MESSAGES, "");
 
   /* Nothing below us (a grandchild) may see the channel or its variable. */
   g_unsetenv (ARIP_WORKER_ENV);
