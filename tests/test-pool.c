@@ -1347,14 +1347,18 @@ test_dispose (Fixture *f, gconstpointer data)
 {
   AripPool *pool = arip_pool_new (NULL, 2);
   g_autofree char *gate = fixture_path (f, "gate");
+  g_autofree char *started_a = fixture_path (f, "started-a");
+  g_autofree char *started_b = fixture_path (f, "started-b");
   g_autoptr(GAsyncResult) ra = NULL;
   g_autoptr(GAsyncResult) rb = NULL;
   GPid pid_a, pid_b;
 
-  /* Two idle workers... */
-  arip_pool_run_async (pool, "hold", hold_args (NULL, gate), NULL, arip_test_store_result, &ra);
-  arip_pool_run_async (pool, "hold", hold_args (NULL, gate), NULL, arip_test_store_result, &rb);
-  arip_test_wait_until (arip_get_running_processes () == 2);
+  /* Two idle workers: both calls run at once before either may end, so
+   * each is on a worker of its own... */
+  arip_pool_run_async (pool, "hold", hold_args (started_a, gate), NULL, arip_test_store_result, &ra);
+  arip_pool_run_async (pool, "hold", hold_args (started_b, gate), NULL, arip_test_store_result, &rb);
+  arip_test_wait_until (g_file_test (started_a, G_FILE_TEST_EXISTS) &&
+                        g_file_test (started_b, G_FILE_TEST_EXISTS));
   touch (gate);
   arip_test_wait_until (ra != NULL && rb != NULL);
   pid_a = finish_whoami (pool, ra, NULL);
