@@ -1299,18 +1299,6 @@ arip_pool_run_sync (AripPool      *self,
   return value;
 }
 
-/**
- * arip_pool_close_async:
- * @self: a pool
- * @cancellable: (nullable): stops the waiting, not the closing
- * @callback: (scope async) (closure user_data): called once every worker
- *   is gone
- * @user_data: data for @callback
- *
- * Closes the pool: calls that run finish, queued calls fail with
- * %G_IO_ERROR_CLOSED, workers stop, and later calls fail with
- * %G_IO_ERROR_CLOSED. Completes once every worker has exited.
- */
 static gboolean
 on_close_cancelled (GCancellable *cancellable,
                     gpointer      user_data)

@@ -585,7 +585,15 @@ worker_main (const char  *env_value,
     worker_fail ("refusing to serve: %s", error->message);
   arip_channel_set_sync_writes (worker.channel, TRUE);
   channel_fd = chan;
-  worker.argv = argv != NULL ? *argv : NULL;
+  /* Bindings pass exactly argc strings, with no NULL after them. */
+  if (argv != NULL && *argv != NULL)
+    {
+      int n = argc != NULL ? *argc : (int) g_strv_length (*argv);
+
+      worker.argv = g_new0 (char *, n + 1);
+      for (int i = 0; i < n && (*argv)[i] != NULL; i++)
+        worker.argv[i] = g_strdup ((*argv)[i]);
+    }
 
   install_interrupt_handler ();
 

@@ -1,0 +1,252 @@
+# PyGObject overrides for Arip: what a Python function needs to be a good
+# citizen of a worker process.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A worker serves one call and exits, and it only exits once the call is
+# answered. A Python function that raises would leave the call unanswered
+# (PyGObject prints the traceback and returns to C), so the worker would
+# wait forever. The wrapper that register_function() puts around every
+# function answers for it instead:
+#
+#   - an exception becomes an error for the parent: a GLib.Error keeps its
+#     domain and code, anything else is ARIP_ERROR_FAILED; the message starts
+#     with "Type: message" and carries the child's traceback;
+#   - sys.exit(N) ends the worker with exit status N (the parent gets
+#     ARIP_ERROR_EXITED and the status);
+#   - a GLib.Variant returned by the function is its answer; so is the value
+#     of a coroutine function (async def), run to completion with asyncio;
+#   - an exception raised later by a callback of the worker's main context
+#     (a timeout, a signal handler) while the call is not answered yet also
+#     answers it, instead of hanging.
+#
+# Python's stdout and stderr are flushed before the worker exits, so
+# print() output is never lost.
+
+import asyncio
+import inspect
+import os
+import sys
+import traceback
+
+from gi.repository import GLib
+
+from ..module import get_introspection_module
+from ..overrides import override
+
+Arip = get_introspection_module('Arip')
+
+__all__ = []
+
+
+def _flush_stdio():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def _to_quark(domain):
+    if isinstance(domain, str):
+        return GLib.quark_from_string(domain)
+    return int(domain)
+
+
+def _exception_to_error(exc, tb=None):
+    """Returns (quark, code, message) describing @exc for the parent."""
+    if tb is None:
+        tb = exc.__traceback__
+    # Start the traceback at the user's code, not at this wrapper.
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+
+    if isinstance(exc, GLib.Error):
+        # Keep the GError's identity: the parent can match domain and code
+        # (G_IO_ERROR_CANCELLED arrives as ARIP_ERROR_CHILD_CANCELLED).
+        quark, code, head = _to_quark(exc.domain), exc.code, exc.message or str(exc)
+    else:
+        quark, code = Arip.error_quark(), Arip.Error.FAILED
+        head = traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+    if tb is None:
+        return quark, code, head
+    trace = ''.join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+    return quark, code, '%s\n\n%s' % (head, trace)
+
+
+def _answer_with_exception(call, exc, tb=None):
+    quark, code, message = _exception_to_error(exc, tb)
+    call.return_error_literal(quark, code, message)
+
+
+def _exit_status(exc):
+    """The exit status sys.exit() asked for, as the interpreter computes it."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xff
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def _exit_worker(exc):
+    _flush_stdio()
+    os._exit(_exit_status(exc))
+
+
+# The environment variable through which a worker finds its channel. The
+# library removes it from the C environment as a worker starts; os.environ
+# is Python's copy, made at start-up, and subprocesses started from Python
+# use that copy.
+_WORKER_ENV = 'ARIP_WORKER'
+
+# The call the worker serves now. A worker of an Arip.Pool serves several
+# calls, one after the other.
+_current_call = None
+
+
+def _excepthook(exc_type, exc, tb):
+    # PyGObject reports exceptions raised in callbacks (timeouts, signal
+    # handlers) through sys.excepthook. Until the call is answered, such an
+    # exception is the call's error: the worker would wait forever else.
+    call = _current_call
+    if call is not None and not call.has_returned():
+        try:
+            traceback.print_exception(exc_type, exc, tb)
+            _answer_with_exception(call, exc, tb)
+            return
+        except Exception:
+            pass
+    _original_excepthook(exc_type, exc, tb)
+
+
+_original_excepthook = sys.excepthook
+
+
+def _serve(name, func, call, args, user_data):
+    """Runs @func for @call in the worker and makes sure the call ends."""
+    global _current_call, _original_excepthook
+
+    os.environ.pop(_WORKER_ENV, None)
+    if sys.excepthook is not _excepthook:
+        _original_excepthook = sys.excepthook
+        sys.excepthook = _excepthook
+    _current_call = call
+
+    try:
+        result = func(call, args, *user_data)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+    except SystemExit as exc:
+        _exit_worker(exc)
+    except BaseException as exc:
+        if call.has_returned():
+            # The answer was given; it stands. Show what happened after it.
+            traceback.print_exc()
+        else:
+            _answer_with_exception(call, exc)
+        return
+
+    if result is None:
+        _flush_stdio()
+        return
+
+    if call.has_returned():
+        print('arip: “%s” answered its call and also returned %r; '
+              'the answer stands' % (name, result), file=sys.stderr)
+    elif isinstance(result, GLib.Variant):
+        call.return_value(result)
+    else:
+        error = TypeError('the function registered as “%s” returned %s; return a '
+                          'GLib.Variant, or None and answer with call.return_value()'
+                          % (name, type(result).__name__))
+        _answer_with_exception(call, error)
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+def register_function(name, func, *user_data):
+    """Offers @func to run in worker processes under @name.
+
+    @func is called in the worker as ``func(call, args, *user_data)``, with
+    the Arip.Call and the GLib.Variant arguments. It answers with
+    ``call.return_value(GLib.Variant(...))`` (or an error), or by returning
+    a GLib.Variant. An exception it raises reaches the parent as an error
+    carrying the exception's type, message and traceback; ``sys.exit(N)``
+    ends the worker with status N.
+
+    Register every function before calling Arip.init().
+    """
+    if not callable(func):
+        raise TypeError('func must be callable, not %s' % type(func).__name__)
+
+    def serve(call, args, *ignored):
+        _serve(name, func, call, args, user_data)
+
+    Arip.register_function(name, serve)
+
+
+__all__.append('register_function')
+
+
+def init(argv=None):
+    """Serves the call in a worker (never returning); returns argv otherwise.
+
+    Call it at the start of the program, after registering functions and
+    before anything else: in a script, first thing under
+    ``if __name__ == '__main__':``. @argv defaults to sys.argv and is
+    returned unchanged.
+    """
+    if argv is None:
+        argv = sys.argv
+    # arip_init() changes nothing in argv and only quotes it in a message;
+    # the worker's real command line, which it reads itself, says more
+    # (and a Python list does not reach C NULL-terminated).
+    Arip.init(None)
+    return list(argv)
+
+
+__all__.append('init')
+
+
+class Call(Arip.Call):
+    """The call a worker serves; see Arip.Call.
+
+    Every answer flushes Python's stdout and stderr first: the worker exits
+    as soon as the call is answered.
+    """
+
+    def return_value(self, value=None):
+        _flush_stdio()
+        Arip.Call.return_value(self, value)
+
+    def return_error_literal(self, domain, code, message):
+        _flush_stdio()
+        Arip.Call.return_error_literal(self, _to_quark(domain), int(code), message)
+
+    def return_error(self, domain, code, message):
+        """Answers with an error; @domain is a quark or its name."""
+        self.return_error_literal(domain, code, message)
+
+    def return_gerror(self, error):
+        """Answers with a GLib.Error, keeping its domain, code and message."""
+        self.return_error_literal(error.domain, error.code, error.message)
+
+    def return_exception(self, exc):
+        """Answers with @exc, as if the function had raised it."""
+        _flush_stdio()
+        _answer_with_exception(self, exc)
+
+
+Call = override(Call)
+__all__.append('Call')

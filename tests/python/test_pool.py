@@ -1,0 +1,112 @@
+# Arip.Pool from Python: warm Python workers serve call after call, and a
+# Python exception or sys.exit() in one call does not break the next.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import pytest
+
+from ariptest import assert_arip_error
+from gi.repository import Arip, Gio, GLib
+
+
+@pytest.fixture
+def pool(waiter, launcher):
+    pool = Arip.Pool.new(launcher, 2)
+    yield pool
+    waiter.call(pool.close_async, None, finish=pool.close_finish)
+    assert pool.get_n_workers() == 0
+
+
+def run(waiter, pool, function, args=None, cancellable=None):
+    return waiter.call(pool.run_async, function, args, cancellable, finish=pool.run_finish)
+
+
+def worker_pid(waiter, pool):
+    return run(waiter, pool, 'get_pid').unpack()[0]
+
+
+def test_properties(launcher):
+    pool = Arip.Pool.new(launcher, 3)
+    assert pool.get_max_workers() == 3 == pool.props.max_workers
+    assert pool.get_launcher() is launcher
+    assert pool.get_n_workers() == 0 == pool.props.n_workers
+    pool.set_idle_timeout(10)
+    assert pool.get_idle_timeout() == 10 == pool.props.idle_timeout
+    pool.set_max_calls_per_worker(5)
+    assert pool.get_max_calls_per_worker() == 5 == pool.props.max_calls_per_worker
+    assert Arip.Pool(launcher=launcher, max_workers=1).get_max_workers() == 1
+
+
+def test_calls_reuse_a_warm_worker(waiter, pool):
+    assert run(waiter, pool, 'add', GLib.Variant('(ii)', (1, 2))).unpack() == (3,)
+    pids = {worker_pid(waiter, pool) for _ in range(4)}
+    assert len(pids) == 1
+    assert pool.get_n_workers() == 1
+
+
+def test_sync(pool):
+    assert pool.run_sync('add_returned', GLib.Variant('(ii)', (2, 2)), None).unpack() == (4,)
+
+
+def test_exception_fails_only_its_call(waiter, pool):
+    pid = worker_pid(waiter, pool)
+    with pytest.raises(GLib.Error) as exc_info:
+        run(waiter, pool, 'raise_value_error', GLib.Variant('(s)', ('in a pool',)))
+    error = assert_arip_error(exc_info, Arip.Error.FAILED)
+    assert error.message.startswith('ValueError: in a pool\n')
+    assert 'Traceback (most recent call last):' in error.message
+    # The same worker serves the next call.
+    assert worker_pid(waiter, pool) == pid
+
+
+def test_exception_in_a_callback_fails_only_its_call(waiter, pool):
+    with pytest.raises(GLib.Error) as exc_info:
+        run(waiter, pool, 'raise_later')
+    assert_arip_error(exc_info, Arip.Error.FAILED)
+    assert run(waiter, pool, 'add_later', GLib.Variant('(ii)', (3, 4))).unpack() == (7,)
+
+
+def test_sys_exit_replaces_the_worker(waiter, pool):
+    pid = worker_pid(waiter, pool)
+    with pytest.raises(GLib.Error) as exc_info:
+        run(waiter, pool, 'exit_with', GLib.Variant('(i)', (5,)))
+    error = assert_arip_error(exc_info, Arip.Error.EXITED)
+    assert 'status 5' in error.message
+    assert worker_pid(waiter, pool) != pid
+
+
+def test_async_function(waiter, pool):
+    for i in range(3):
+        assert run(waiter, pool, 'add_async', GLib.Variant('(ii)', (i, i))).unpack() == (2 * i,)
+
+
+def test_worker_environment(waiter, pool):
+    assert run(waiter, pool, 'get_env', GLib.Variant('(s)', ('ARIP_WORKER',))).unpack() == (None,)
+
+
+def test_cancel(waiter, pool, tmp_path):
+    notes = tmp_path / 'notes'
+    cancellable = Gio.Cancellable()
+    box = []
+    pool.run_async('stubborn', GLib.Variant('(s)', (str(notes),)), cancellable,
+                   lambda _pool, result: box.append(result))
+    waiter.run_until(lambda: notes.exists() and 'ready' in notes.read_text(),
+                     what='the function to be ready')
+    cancellable.cancel()
+    waiter.run_until(lambda: box, what='the cancelled call to end')
+    with pytest.raises(GLib.Error) as exc_info:
+        pool.run_finish(box[0])
+    assert exc_info.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED)
+    assert notes.read_text().split() == ['ready', 'interrupt', 'terminate']
+    # The pool goes on with a new worker.
+    assert run(waiter, pool, 'add', GLib.Variant('(ii)', (1, 1))).unpack() == (2,)
+
+
+def test_closed_pool_refuses_calls(waiter, launcher):
+    pool = Arip.Pool.new(launcher, 1)
+    assert run(waiter, pool, 'add', GLib.Variant('(ii)', (1, 1))).unpack() == (2,)
+    assert waiter.call(pool.close_async, None, finish=pool.close_finish)
+    assert pool.get_n_workers() == 0
+    with pytest.raises(GLib.Error) as exc_info:
+        run(waiter, pool, 'add', GLib.Variant('(ii)', (1, 1)))
+    assert exc_info.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CLOSED)
