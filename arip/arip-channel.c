@@ -406,15 +406,17 @@ arip_frame_decoder_prepare (AripFrameDecoder *self,
         want = MIN (total - buffered, MAX ((gsize) READ_CHUNK, buffered));
     }
 
+  /* Grow (or compact) only once less than half of what we want is free:
+   * the buffer then doubles instead of being copied on every read. */
   if (self->pos > 0 && (buffered == 0 || self->pos >= self->cap / 2 ||
-                        self->len + want > self->cap))
+                        self->cap - self->len < want / 2))
     {
       memmove (self->buf, self->buf + self->pos, buffered);
       self->pos = 0;
       self->len = buffered;
     }
 
-  if (self->len + want > self->cap)
+  if (self->cap - self->len < want / 2)
     {
       self->cap = self->len + want;
       self->buf = g_realloc (self->buf, self->cap);
@@ -533,6 +535,11 @@ parse_variant (GBytes *bytes,
                gsize   start,
                gsize   end)
 {
+  /* Even "v" holding nothing needs its zero byte and a type. (Checked
+   * first: an empty payload's data pointer may be NULL.) */
+  if (end <= start)
+    return NULL;
+
   const char *data = g_bytes_get_data (bytes, NULL);
   const char *type_end = data + end;
   const char *type_start, *scanned = NULL;
@@ -1171,6 +1178,7 @@ write_available (AripChannel  *self,
               const gint *fds = g_unix_fd_list_peek_fds (out->fds, &n_fds);
               struct cmsghdr *c;
 
+              memset (control.buf, 0, sizeof control.buf);
               msg.msg_control = control.buf;
               msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
               c = (struct cmsghdr *) control.buf;

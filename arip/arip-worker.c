@@ -567,6 +567,8 @@ worker_main (const char  *env_value,
   if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent, &pool_mode))
     worker_fail ("%s=“%s” is not what this version of arip writes (protocol %d)",
                  ARIP_WORKER_ENV, env_copy, ARIP_PROTOCOL_VERSION);
+  /* worker_main() never returns, so nothing would free it. */
+  g_clear_pointer (&env_copy, g_free);
 
   if (fcntl (crash_fd, F_SETFD, FD_CLOEXEC) < 0)
     crash_fd = -1;

@@ -620,6 +620,9 @@ test_exec_failure (void)
 /* ---------------------------------------------------------------------- */
 /* EMFILE while spawning                                                  */
 
+/* What fill_fds() and count_free_fds() duplicate. */
+static gint filler_source = -1;
+
 /* Opens descriptors until the limit, then closes @n_free of them. */
 static GArray *
 fill_fds (guint n_free)
@@ -628,7 +631,7 @@ fill_fds (guint n_free)
 
   for (;;)
     {
-      gint fd = fcntl (0, F_DUPFD_CLOEXEC, 0);
+      gint fd = fcntl (filler_source, F_DUPFD_CLOEXEC, 0);
 
       if (fd < 0)
         {
@@ -662,7 +665,7 @@ count_free_fds (void)
 
   for (;;)
     {
-      gint fd = fcntl (0, F_DUPFD_CLOEXEC, 0);
+      gint fd = fcntl (filler_source, F_DUPFD_CLOEXEC, 0);
 
       if (fd < 0)
         break;
@@ -692,6 +695,8 @@ test_emfile (void)
   }
   g_clear_object (&pool);
   arip_test_iterate_for (100);
+  filler_source = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (filler_source, >=, 0);
   fds = arip_test_count_fds ();
 
   g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
@@ -699,6 +704,7 @@ test_emfile (void)
   low.rlim_cur = MIN (saved.rlim_cur, (rlim_t) fds + 64);
   if (setrlimit (RLIMIT_NOFILE, &low) != 0)
     {
+      close (filler_source);
       g_test_skip ("cannot lower RLIMIT_NOFILE");
       return;
     }
@@ -777,6 +783,9 @@ test_emfile (void)
   }
 
   g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  close (filler_source);
+  filler_source = -1;
+  fds--;
 
   /* Once descriptors are free again, one-shot calls work again. */
   for (guint i = 0; i < 3; i++)
