@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -216,4 +217,40 @@ arip_test_assert_variant_impl (const char *file,
 
       g_assertion_message (G_LOG_DOMAIN, file, line, G_STRFUNC, msg);
     }
+}
+
+void
+arip_test_fn_echo (AripCall *call,
+                   GVariant *args,
+                   gpointer  user_data)
+{
+  arip_call_return_value (call, args);
+}
+
+void
+arip_test_exit_now (int status)
+{
+#ifdef __SANITIZE_ADDRESS__
+  fflush (NULL);
+  _exit (status);
+#else
+  exit (status);
+#endif
+}
+
+GPid
+arip_test_read_ppid (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *contents = NULL;
+  const char *paren;
+  char state;
+  int ppid = 0;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  paren = strrchr (contents, ')');
+  if (paren == NULL || sscanf (paren + 1, " %c %d", &state, &ppid) != 2)
+    return 0;
+  return ppid;
 }

@@ -16,6 +16,18 @@ G_BEGIN_DECLS
 
 guint         arip_test_timeout_multiplier (void);
 
+/* Registered by several test programs: answers with its arguments. */
+void          arip_test_fn_echo          (AripCall      *call,
+                                          GVariant      *args,
+                                          gpointer       user_data);
+/* exit(), except under AddressSanitizer: LeakSanitizer runs at exit() and
+ * replaces the status when anything is still allocated (a worker's own
+ * frames are), so leave without it, with the status the test chose. */
+G_GNUC_NORETURN
+void          arip_test_exit_now         (int            status);
+/* The parent pid of @pid from /proc, or 0 if it is gone. */
+GPid          arip_test_read_ppid        (GPid           pid);
+
 /* Iterates the default main context until @cond holds; fails the test
  * program if it does not within ARIP_TEST_TIMEOUT_SECONDS. */
 #define arip_test_wait_until(cond)                                           \

@@ -41,12 +41,6 @@ static guint n_faults;
 /* Functions the workers run                                              */
 
 static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
-static void
 fn_getpid (AripCall *call, GVariant *args, gpointer user_data)
 {
   arip_call_return_value (call, g_variant_new ("(i)", (gint32) getpid ()));
@@ -432,23 +426,6 @@ parent_helper (const char *mode)
     g_main_context_iteration (NULL, TRUE);
 }
 
-static GPid
-read_ppid (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  g_autofree char *contents = NULL;
-  const char *paren;
-  char state;
-  int ppid = 0;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
-    return 0;
-  paren = strrchr (contents, ')');
-  if (paren == NULL || sscanf (paren + 1, " %c %d", &state, &ppid) != 2)
-    return 0;
-  return ppid;
-}
-
 static void
 test_parent_killed (gconstpointer data)
 {
@@ -495,7 +472,7 @@ test_parent_killed (gconstpointer data)
       GPid pid = g_array_index (workers, GPid, i);
 
       g_assert_false (arip_test_pid_is_dead (pid));
-      g_assert_cmpint (read_ppid (pid), ==, helper_pid);
+      g_assert_cmpint (arip_test_read_ppid (pid), ==, helper_pid);
     }
 
   killed_at = g_get_monotonic_time ();
@@ -1119,7 +1096,7 @@ main (int argc, char **argv)
   if (fake != NULL && g_getenv ("ARIP_WORKER") != NULL)
     fake_worker (fake);
 
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("getpid", fn_getpid, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
   arip_register_function ("pid-file-hang", fn_pid_file_hang, NULL, NULL);

@@ -423,12 +423,6 @@ fake_worker (const char *mode)
 /* ---------------------------------------------------------------------- */
 /* Tests                                                                   */
 
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 static AripProcess *
 run_fake (const char  *mode,
           GVariant   **result,
@@ -617,7 +611,7 @@ main (int argc, char **argv)
   if (fake != NULL && g_getenv (ARIP_WORKER_ENV) != NULL)
     fake_worker (fake);
 
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);

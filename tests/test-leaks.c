@@ -15,27 +15,6 @@
 
 #define HELPER_ENV "ARIP_TEST_PARENT_HELPER"
 
-/* exit() from a worker function, as a user would. Under AddressSanitizer,
- * LeakSanitizer runs at exit() and replaces the status when it finds
- * anything still allocated (the worker's own frames are live): leave
- * without it there, so the status is the one the test chose. */
-static G_GNUC_NORETURN void
-test_exit_now (int status)
-{
-#ifdef __SANITIZE_ADDRESS__
-  fflush (NULL);
-  _exit (status);
-#else
-  exit (status);
-#endif
-}
-
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 static void
 fn_hang (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -52,7 +31,7 @@ fn_print (AripCall *call, GVariant *args, gpointer user_data)
 static void
 fn_exit (AripCall *call, GVariant *args, gpointer user_data)
 {
-  test_exit_now (1);
+  arip_test_exit_now (1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -234,23 +213,6 @@ parent_helper (const char *mode)
   exit (2);
 }
 
-static GPid
-read_ppid (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  g_autofree char *contents = NULL;
-  const char *paren;
-  char state;
-  int ppid = 0;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
-    return 0;
-  paren = strrchr (contents, ')');
-  if (paren == NULL || sscanf (paren + 1, " %c %d", &state, &ppid) != 2)
-    return 0;
-  return ppid;
-}
-
 static void
 check_parent_death (gconstpointer data)
 {
@@ -288,7 +250,7 @@ check_parent_death (gconstpointer data)
     {
       /* The worker is alive and the helper's child. */
       g_assert_false (arip_test_pid_is_dead (worker));
-      g_assert_cmpint (read_ppid (worker), ==, helper_pid);
+      g_assert_cmpint (arip_test_read_ppid (worker), ==, helper_pid);
       g_subprocess_force_exit (helper);
     }
 
@@ -324,7 +286,7 @@ main (int argc, char **argv)
 {
   const char *helper_mode;
 
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
   arip_register_function ("print", fn_print, NULL, NULL);
   arip_register_function ("exit", fn_exit, NULL, NULL);

@@ -7,12 +7,6 @@
 #include "arip-test-util.h"
 
 static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
-static void
 on_call_message (AripCall *call, GVariant *message, gpointer user_data)
 {
   if (g_variant_is_of_type (message, G_VARIANT_TYPE_STRING) &&
@@ -287,7 +281,7 @@ test_runs_never_fail (void)
 int
 main (int argc, char **argv)
 {
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("wait_for_message", fn_wait_for_message, NULL, NULL);
   arip_init (&argc, &argv);
 

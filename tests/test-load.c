@@ -48,12 +48,6 @@
 /* ---------------------------------------------------------------------- */
 /* Functions the workers run                                              */
 
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 /* (u): sleeps that many ms, or until interrupted: then answers
  * G_IO_ERROR_CANCELLED. */
 static void
@@ -659,7 +653,7 @@ test_load (void)
 int
 main (int argc, char **argv)
 {
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("sleep", fn_sleep, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
   arip_register_function ("crash", fn_crash, NULL, NULL);

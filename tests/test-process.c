@@ -15,27 +15,6 @@
 /* ---------------------------------------------------------------------- */
 /* Functions that run in the worker                                        */
 
-/* exit() from a worker function, as a user would. Under AddressSanitizer,
- * LeakSanitizer runs at exit() and replaces the status when it finds
- * anything still allocated (the worker's own frames are live): leave
- * without it there, so the status is the one the test chose. */
-static G_GNUC_NORETURN void
-test_exit_now (int status)
-{
-#ifdef __SANITIZE_ADDRESS__
-  fflush (NULL);
-  _exit (status);
-#else
-  exit (status);
-#endif
-}
-
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 static void
 fn_hang (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -180,7 +159,7 @@ fn_exit (AripCall *call, GVariant *args, gpointer user_data)
   gint32 status;
 
   g_variant_get (args, "(i)", &status);
-  test_exit_now (status);
+  arip_test_exit_now (status);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1182,7 +1161,7 @@ test_programmer_errors (void)
 int
 main (int argc, char **argv)
 {
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
   arip_register_function ("stubborn", fn_stubborn, NULL, NULL);
   arip_register_function ("wait_for_message", fn_wait_for_message, NULL, NULL);

@@ -26,27 +26,6 @@ G_STATIC_ASSERT (ARIP_CHECK_VERSION (0, 1, 0));
 /* ---------------------------------------------------------------------- */
 /* Functions that run in the worker                                        */
 
-/* exit() from a worker function, as a user would. Under AddressSanitizer,
- * LeakSanitizer runs at exit() and replaces the status when it finds
- * anything still allocated (the worker's own frames are live): leave
- * without it there, so the status is the one the test chose. */
-static G_GNUC_NORETURN void
-test_exit_now (int status)
-{
-#ifdef __SANITIZE_ADDRESS__
-  fflush (NULL);
-  _exit (status);
-#else
-  exit (status);
-#endif
-}
-
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 static void
 fn_return_null (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -198,7 +177,7 @@ fn_exit (AripCall *call, GVariant *args, gpointer user_data)
   gint32 status;
 
   g_variant_get (args, "(i)", &status);
-  test_exit_now (status);
+  arip_test_exit_now (status);
 }
 
 static void
@@ -979,7 +958,7 @@ test_start_method_not_supported (void)
 int
 main (int argc, char **argv)
 {
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("return_null", fn_return_null, NULL, NULL);
   arip_register_function ("return_later", fn_return_later, NULL, NULL);
   arip_register_function ("fail", fn_fail, NULL, NULL);

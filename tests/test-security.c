@@ -37,12 +37,6 @@
 /* ---------------------------------------------------------------------- */
 /* Functions the workers run                                              */
 
-static void
-fn_echo (AripCall *call, GVariant *args, gpointer user_data)
-{
-  arip_call_return_value (call, args);
-}
-
 /* Creates the file named by ARIP_TEST_SECURITY_MARK: proof that it ran. */
 static void
 fn_mark (AripCall *call, GVariant *args, gpointer user_data)
@@ -544,7 +538,7 @@ main (int argc, char **argv)
   if (g_getenv (REPORT_ENV) != NULL)
     report_inherited ();
 
-  arip_register_function ("echo", fn_echo, NULL, NULL);
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("mark", fn_mark, NULL, NULL);
   arip_register_function ("wait", fn_wait, NULL, NULL);
   arip_register_function ("report", fn_report, NULL, NULL);
