@@ -12,7 +12,5 @@ G_BEGIN_DECLS
 gboolean arip_registry_lookup (const char  *name,
                                AripFunc    *func,
                                gpointer    *user_data);
-/* The registered names, sorted; free with g_free() (not the strings). */
-const char **arip_registry_list (void);
 
 G_END_DECLS

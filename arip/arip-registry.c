@@ -85,27 +85,3 @@ arip_registry_lookup (const char *name,
 
   return entry != NULL;
 }
-
-static int
-compare_strings (gconstpointer a,
-                 gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
-const char **
-arip_registry_list (void)
-{
-  const char **names;
-  guint n = 0;
-
-  g_mutex_lock (&registry_lock);
-  if (registry != NULL)
-    names = (const char **) g_hash_table_get_keys_as_array (registry, &n);
-  else
-    names = g_new0 (const char *, 1);
-  g_mutex_unlock (&registry_lock);
-
-  qsort (names, n, sizeof (char *), compare_strings);
-  return names;
-}
