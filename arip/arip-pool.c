@@ -30,6 +30,7 @@
 #include "arip-limiter-private.h"
 #include "arip-pool.h"
 #include "arip-process-private.h"
+#include "arip-signals-private.h"
 
 #define DEFAULT_IDLE_TIMEOUT_S 300
 
@@ -66,13 +67,6 @@ typedef enum {
   WORKER_DEAD,
 } WorkerState;
 
-typedef enum {
-  STOP_NONE,
-  STOP_INTERRUPTED,
-  STOP_TERMINATED,
-  STOP_KILLED,
-} StopStage;
-
 typedef struct _PoolWorker PoolWorker;
 typedef struct _PoolCall   PoolCall;
 
@@ -105,7 +99,7 @@ struct _PoolCall {
   PoolWorker   *worker;        /* while running */
   guint32       seq;
   guint         cancelled : 1;
-  StopStage     stop_stage;
+  AripStopStage stop_stage;
   GSource      *stop_timer;
   GList         link;          /* in pool->queue */
 };
@@ -301,6 +295,7 @@ escalate (PoolCall *call)
 {
   PoolWorker *worker = call->worker;
   guint interrupt_ms, terminate_ms;
+  gint wait_ms;
 
   clear_source (&call->stop_timer);
   if (worker == NULL || worker->pid <= 0 || worker->reaped)
@@ -308,29 +303,12 @@ escalate (PoolCall *call)
 
   arip_launcher_get_stop_timeouts (call->pool->launcher, &interrupt_ms, &terminate_ms);
 
-  switch (call->stop_stage)
-    {
-    case STOP_NONE:
-      {
-        union sigval value = { .sival_int = (int) call->seq };
+  /* The interrupt names the call, so it cannot reach the worker's next. */
+  wait_ms = arip_stop_step (worker->pid, call->seq, &call->stop_stage, interrupt_ms, terminate_ms);
+  if (wait_ms < 0)
+    return;
 
-        call->stop_stage = STOP_INTERRUPTED;
-        sigqueue (worker->pid, SIGINT, value);
-        call->stop_timer = g_timeout_source_new (interrupt_ms);
-      }
-      break;
-    case STOP_INTERRUPTED:
-      call->stop_stage = STOP_TERMINATED;
-      kill (worker->pid, SIGTERM);
-      call->stop_timer = g_timeout_source_new (terminate_ms);
-      break;
-    case STOP_TERMINATED:
-    default:
-      call->stop_stage = STOP_KILLED;
-      kill_worker (worker);
-      return;
-    }
-
+  call->stop_timer = g_timeout_source_new (wait_ms);
   g_source_set_callback (call->stop_timer, on_stop_timer, call, NULL);
   g_source_set_static_name (call->stop_timer, "[arip] pool call stop");
   g_source_attach (call->stop_timer, call->pool->context);
@@ -549,7 +527,7 @@ on_worker_exit (GPid     pid,
 
       if (worker->own_error != NULL)
         error = g_error_copy (worker->own_error);
-      else if (call->stop_stage == STOP_KILLED && WIFSIGNALED (wait_status) &&
+      else if (call->stop_stage == ARIP_STOP_KILLED && WIFSIGNALED (wait_status) &&
                WTERMSIG (wait_status) == SIGKILL)
         error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
                              _("Pool worker process %d running “%s” was killed"),

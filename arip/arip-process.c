@@ -78,13 +78,6 @@ typedef struct {
   AripState    state;
 } Waiter;
 
-typedef enum {
-  STOP_NONE,
-  STOP_INTERRUPTED,
-  STOP_TERMINATED,
-  STOP_KILLED,
-} StopStage;
-
 struct _AripProcess
 {
   GObject        parent_instance;
@@ -114,7 +107,7 @@ struct _AripProcess
   guint          lingered : 1;          /* killed after answering */
   guint          if_exited : 1;
   guint          if_signaled : 1;
-  StopStage      stop_stage;
+  AripStopStage  stop_stage;
   gint           exit_status;
   gint           term_sig;
 
@@ -1402,33 +1395,20 @@ static gboolean on_stop_timer (gpointer user_data);
 static void
 escalate (AripProcess *self)
 {
+  gint wait_ms;
+
   clear_source (&self->stop_timer);
-  if (self->finished)
+  if (self->finished || self->pid <= 0 || self->reaped)
     return;
 
-  switch (self->stop_stage)
-    {
-    case STOP_NONE:
-      self->stop_stage = STOP_INTERRUPTED;
-      arip_process_send_signal (self, SIGINT);
-      self->stop_timer = add_timeout (self, self->interrupt_timeout_ms, on_stop_timer,
-                                      "[arip] stop: interrupt timeout");
-      break;
-    case STOP_INTERRUPTED:
-      self->stop_stage = STOP_TERMINATED;
-      arip_process_send_signal (self, SIGTERM);
-      self->stop_timer = add_timeout (self, self->terminate_timeout_ms, on_stop_timer,
-                                      "[arip] stop: terminate timeout");
-      break;
-    case STOP_TERMINATED:
-      self->stop_stage = STOP_KILLED;
-      self->killed_by_user = TRUE;
-      kill_child (self);
-      break;
-    case STOP_KILLED:
-    default:
-      break;
-    }
+  /* The last step kills: the process then ended by our hand. */
+  if (self->stop_stage == ARIP_STOP_TERMINATED)
+    self->killed_by_user = TRUE;
+
+  wait_ms = arip_stop_step (self->pid, 0, &self->stop_stage,
+                            self->interrupt_timeout_ms, self->terminate_timeout_ms);
+  if (wait_ms >= 0)
+    self->stop_timer = add_timeout (self, wait_ms, on_stop_timer, "[arip] stop timeout");
 }
 
 static gboolean
@@ -1444,12 +1424,12 @@ on_stop_timer (gpointer user_data)
 static void
 begin_stop (AripProcess *self)
 {
-  if (self->finished || self->stop_stage != STOP_NONE)
+  if (self->finished || self->stop_stage != ARIP_STOP_NONE)
     return;
 
   if (!self->spawned)
     {
-      self->stop_stage = STOP_KILLED;
+      self->stop_stage = ARIP_STOP_KILLED;
       finish_without_child (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                _("The process running “%s” was stopped before it started"),
                                                self->function));

@@ -52,6 +52,42 @@ arip_signal_name (int signum)
     }
 }
 
+gint
+arip_stop_step (GPid           pid,
+                guint32        call_seq,
+                AripStopStage *stage,
+                guint          interrupt_ms,
+                guint          terminate_ms)
+{
+  switch (*stage)
+    {
+    case ARIP_STOP_NONE:
+      *stage = ARIP_STOP_INTERRUPTED;
+      if (call_seq != 0)
+        {
+          union sigval value = { .sival_int = (int) call_seq };
+          sigqueue (pid, SIGINT, value);
+        }
+      else
+        kill (pid, SIGINT);
+      return (gint) MIN (interrupt_ms, (guint) G_MAXINT);
+
+    case ARIP_STOP_INTERRUPTED:
+      *stage = ARIP_STOP_TERMINATED;
+      kill (pid, SIGTERM);
+      return (gint) MIN (terminate_ms, (guint) G_MAXINT);
+
+    case ARIP_STOP_TERMINATED:
+      *stage = ARIP_STOP_KILLED;
+      kill (pid, SIGKILL);
+      return -1;
+
+    case ARIP_STOP_KILLED:
+    default:
+      return -1;
+    }
+}
+
 char *
 arip_signal_describe (int signum)
 {
