@@ -20,14 +20,15 @@
 
 G_BEGIN_DECLS
 
-#define ARIP_PROTOCOL_VERSION     1
+#define ARIP_PROTOCOL_VERSION     2
 #define ARIP_FRAME_HEADER_SIZE    8
 /* The largest payload either side accepts. */
 #define ARIP_FRAME_MAX_SIZE       (512u * 1024u * 1024u)
 /* The most descriptors one frame may carry. */
 #define ARIP_FRAME_MAX_FDS        64
 /* The environment variable that tells a worker where its channel is:
- * "VERSION:CHANNEL_FD:CRASH_FD:PARENT_PID". */
+ * "VERSION:CHANNEL_FD:CRASH_FD:PARENT_PID", then ":pool" or
+ * ":pool:CONTROL_FD" for a pool worker. */
 #define ARIP_WORKER_ENV           "ARIP_WORKER"
 
 typedef enum {
@@ -57,6 +58,9 @@ typedef struct {
   gint32         i32;       /* HELLO: the pid */
   gdouble        dbl;       /* PROGRESS */
   char          *function_owned;
+  /* The value is large and not checked for normal form yet (see
+   * arip_frame_decoder_set_defer_check()). */
+  gboolean       needs_check;
 } AripFrame;
 
 const GVariantType *arip_frame_kind_get_type (AripFrameKind kind);
@@ -121,6 +125,14 @@ gboolean          arip_frame_decoder_next      (AripFrameDecoder  *self,
 /* Whether frames carry their whole payload as a GVariant (default TRUE). */
 void              arip_frame_decoder_set_keep_payload (AripFrameDecoder *self,
                                                        gboolean          keep_payload);
+/* Values of at least @min_size bytes (0: none) that need a slow check are
+ * handed out unchecked, with needs_check set: the caller runs
+ * arip_frame_check() where the time it takes hurts nobody. Only for a
+ * decoder that does not keep payloads. */
+void              arip_frame_decoder_set_defer_check (AripFrameDecoder *self,
+                                                      gsize             min_size);
+/* Checks a deferred value; FALSE if it is not in normal form. */
+gboolean          arip_frame_check             (AripFrame         *frame);
 /* TRUE if bytes of an incomplete frame are buffered. */
 gboolean          arip_frame_decoder_has_partial (AripFrameDecoder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AripFrameDecoder, arip_frame_decoder_free)
@@ -148,9 +160,26 @@ void         arip_channel_start_reading  (AripChannel           *self,
                                           AripChannelFrameFunc   frame_func,
                                           AripChannelClosedFunc  closed_func,
                                           gpointer               user_data);
-/* Reads everything the peer already wrote, without blocking, and
- * dispatches it; used once the peer is known to be dead. */
-void         arip_channel_drain          (AripChannel           *self);
+typedef void (*AripChannelDrainedFunc) (AripChannel  *channel,
+                                        gpointer      user_data);
+/* Once the peer is known to be dead: reads what it wrote before, at most
+ * @max_bytes (so that a process still holding the other end cannot keep
+ * us reading), hands out the frames, and calls @done once, maybe before
+ * this returns (later only while a large value is being checked).
+ * Afterwards the channel no longer reads on its own. */
+void         arip_channel_drain          (AripChannel           *self,
+                                          gsize                  max_bytes,
+                                          AripChannelDrainedFunc done,
+                                          gpointer               user_data);
+/* Ends a drain under way before returning: what is left is read and
+ * handed out at once (a large value still being checked is given up). */
+void         arip_channel_drain_now      (AripChannel           *self);
+/* Whether frames may carry descriptors (default TRUE). Without, the kernel
+ * discards any that are sent, and the channel fails with INVALID_DATA. */
+void         arip_channel_set_accept_fds (AripChannel           *self,
+                                          gboolean               accept_fds);
+/* Bytes queued for writing that the socket did not take yet. */
+gsize        arip_channel_get_queued_bytes (AripChannel         *self);
 /* Queues a frame; writing happens without blocking, from the context given
  * to start_reading (or at once if the socket has room). @payload is sunk. */
 gboolean     arip_channel_send           (AripChannel           *self,

@@ -29,7 +29,13 @@
 
 #define READ_CHUNK        (64 * 1024)
 #define MAX_READS_PER_DISPATCH 32
-#define MAX_QUEUED_FDS    (4 * ARIP_FRAME_MAX_FDS)
+/* What one main context dispatch of a channel may hand out. */
+#define MAX_FRAMES_PER_DISPATCH 256
+#define MAX_DISPATCH_US   4000
+/* Values from this size up are checked in a thread. */
+#define DEFER_CHECK_SIZE  (256 * 1024)
+/* Descriptors received and not yet claimed by a frame. */
+#define MAX_QUEUED_FDS    ARIP_FRAME_MAX_FDS
 
 typedef struct {
   guint32 size;
@@ -150,22 +156,48 @@ domain_name_is_sane (const char *domain)
   return TRUE;
 }
 
+/* Error domains are quarks, and quarks live as long as the process: only
+ * this many domains this process did not know yet are created from what
+ * children send. */
+#define MAX_NEW_ERROR_DOMAINS 64
+
+static gint new_error_domains;
+
+static GQuark
+domain_to_quark (const char *domain)
+{
+  GQuark quark = g_quark_try_string (domain);
+
+  if (quark != 0)
+    return quark;
+  if (g_atomic_int_add (&new_error_domains, 1) >= MAX_NEW_ERROR_DOMAINS)
+    {
+      g_atomic_int_add (&new_error_domains, -1);
+      return 0;
+    }
+  return g_quark_from_string (domain);
+}
+
 GError *
 arip_frame_payload_to_error (GVariant *payload)
 {
   const char *domain, *message;
+  GQuark quark;
   gint32 code;
 
   g_variant_get (payload, "(&si&s)", &domain, &code, &message);
 
-  /* Quarks live forever: only intern names that look like names. */
   if (!domain_name_is_sane (domain))
     return NULL;
 
   if (g_str_equal (domain, g_quark_to_string (G_IO_ERROR)) && code == G_IO_ERROR_CANCELLED)
     return g_error_new_literal (ARIP_ERROR, ARIP_ERROR_CHILD_CANCELLED, message);
 
-  return g_error_new_literal (g_quark_from_string (domain), code, message);
+  quark = domain_to_quark (domain);
+  if (quark == 0)
+    return g_error_new (ARIP_ERROR, ARIP_ERROR_UNKNOWN_DOMAIN, "%s (%d): %s", domain, code, message);
+
+  return g_error_new_literal (quark, code, message);
 }
 
 static guint8 *
@@ -344,6 +376,7 @@ struct _AripFrameDecoder {
   GArray  *fds;        /* gint, received and not yet given to a frame */
   GError  *error;      /* set once the stream is broken */
   gboolean keep_payload;
+  gsize    defer_check_size;   /* 0: check every value at once */
 };
 
 AripFrameDecoder *
@@ -387,10 +420,39 @@ peek_header (AripFrameDecoder *self,
   return TRUE;
 }
 
+static void
+broken (AripFrameDecoder *self)
+{
+  /* Nothing after a broken frame can be trusted. */
+  close_queued_fds (self);
+  g_clear_pointer (&self->buf, g_free);
+  self->cap = self->len = self->pos = 0;
+}
+
+static void
+out_of_memory (AripFrameDecoder *self,
+               gsize             size)
+{
+  g_autofree char *what = g_format_size_full (size, G_FORMAT_SIZE_LONG_FORMAT);
+
+  if (self->error != NULL)
+    return;
+  self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_NO_MEMORY,
+                             _("there is not enough memory in this process for a frame of %s"),
+                             what);
+  broken (self);
+}
+
 guint8 *
 arip_frame_decoder_prepare (AripFrameDecoder *self,
                             gsize            *size)
 {
+  if (self->error != NULL)
+    {
+      *size = 0;
+      return NULL;
+    }
+
   gsize buffered = self->len - self->pos;
   gsize want = READ_CHUNK;
   FrameHeader header;
@@ -418,8 +480,18 @@ arip_frame_decoder_prepare (AripFrameDecoder *self,
 
   if (self->cap - self->len < want / 2)
     {
+      /* What a child sends must never abort us: under a memory limit the
+       * allocation may fail, and then the frame does. */
+      guint8 *grown = g_try_realloc (self->buf, self->len + want);
+
+      if (grown == NULL)
+        {
+          out_of_memory (self, self->len + want);
+          *size = 0;
+          return NULL;
+        }
+      self->buf = grown;
       self->cap = self->len + want;
-      self->buf = g_realloc (self->buf, self->cap);
     }
 
   *size = self->cap - self->len;
@@ -444,6 +516,9 @@ arip_frame_decoder_feed (AripFrameDecoder *self,
       gsize room;
       guint8 *dest = arip_frame_decoder_prepare (self, &room);
       gsize n = MIN (room, len);
+
+      if (dest == NULL)
+        return;   /* broken: next() says why */
 
       memcpy (dest, data, n);
       arip_frame_decoder_commit (self, n);
@@ -484,10 +559,7 @@ fail (AripFrameDecoder  *self,
   self->error = g_error_new_valist (ARIP_ERROR, ARIP_ERROR_INVALID_DATA, format, args);
   va_end (args);
 
-  /* Nothing after a broken frame can be trusted. */
-  close_queued_fds (self);
-  g_clear_pointer (&self->buf, g_free);
-  self->cap = self->len = self->pos = 0;
+  broken (self);
 
   g_propagate_error (error, g_error_copy (self->error));
   return FALSE;
@@ -531,9 +603,11 @@ fixed_array_is_normal (const char   *type,
 /* A serialized "v" in [start, end) of @bytes: the child's data, a zero
  * byte, and a single definite type. The child must be in normal form. */
 static GVariant *
-parse_variant (GBytes *bytes,
-               gsize   start,
-               gsize   end)
+parse_variant (GBytes   *bytes,
+               gsize     start,
+               gsize     end,
+               gsize     defer_size,
+               gboolean *deferred)
 {
   /* Even "v" holding nothing needs its zero byte and a type. (Checked
    * first: an empty payload's data pointer may be NULL.) */
@@ -579,6 +653,14 @@ parse_variant (GBytes *bytes,
       return child;
   }
 
+  /* Checking a large value can take seconds: the caller does it where it
+   * blocks nobody. Until then nothing reads the value. */
+  if (defer_size > 0 && zero - start >= defer_size)
+    {
+      *deferred = TRUE;
+      return child;
+    }
+
   if (!g_variant_is_normal_form (child))
     {
       g_variant_unref (child);
@@ -592,7 +674,8 @@ parse_variant (GBytes *bytes,
  * valid value of the kind's type in normal form. */
 static gboolean
 parse_payload (AripFrame *frame,
-               GBytes    *bytes)
+               GBytes    *bytes,
+               gsize      defer_size)
 {
   gsize size;
   const guint8 *data = g_bytes_get_data (bytes, &size);
@@ -621,7 +704,7 @@ parse_payload (AripFrame *frame,
     case ARIP_FRAME_RESULT:
     case ARIP_FRAME_MESSAGE:
       /* "(v)" is laid out as its only member. */
-      frame->value = parse_variant (bytes, 0, size);
+      frame->value = parse_variant (bytes, 0, size, defer_size, &frame->needs_check);
       return frame->value != NULL;
 
     case ARIP_FRAME_CALL:
@@ -652,7 +735,8 @@ parse_payload (AripFrame *frame,
           if (data[i] != 0)
             return FALSE;
 
-        frame->value = parse_variant (bytes, variant_start, body_end);
+        frame->value = parse_variant (bytes, variant_start, body_end, defer_size,
+                                      &frame->needs_check);
         if (frame->value == NULL)
           return FALSE;
         frame->function_owned = g_strndup ((const char *) data, string_end - 1);
@@ -721,14 +805,25 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
     }
   else
     {
-      payload_bytes = g_bytes_new (self->buf + self->pos + ARIP_FRAME_HEADER_SIZE, header.size);
+      guint8 *copy = header.size > 0 ? g_try_malloc (header.size) : NULL;
+
+      if (header.size > 0 && copy == NULL)
+        {
+          out_of_memory (self, header.size);
+          g_propagate_error (error, g_error_copy (self->error));
+          return FALSE;
+        }
+      if (header.size > 0)
+        memcpy (copy, self->buf + self->pos + ARIP_FRAME_HEADER_SIZE, header.size);
+      payload_bytes = g_bytes_new_take (copy, header.size);
       self->pos += total;
     }
 
   result = g_new0 (AripFrame, 1);
   result->kind = header.kind;
 
-  if (!parse_payload (result, payload_bytes))
+  if (!parse_payload (result, payload_bytes,
+                      self->keep_payload ? 0 : self->defer_check_size))
     goto invalid;
 
   /* The whole payload as a GVariant: always for errors, which are taken
@@ -798,6 +893,24 @@ arip_frame_decoder_set_keep_payload (AripFrameDecoder *self,
   self->keep_payload = !!keep_payload;
 }
 
+void
+arip_frame_decoder_set_defer_check (AripFrameDecoder *self,
+                                    gsize             min_size)
+{
+  self->defer_check_size = min_size;
+}
+
+gboolean
+arip_frame_check (AripFrame *frame)
+{
+  if (!frame->needs_check)
+    return TRUE;
+  if (!g_variant_is_normal_form (frame->value))
+    return FALSE;
+  frame->needs_check = FALSE;
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The channel                                                            */
 
@@ -818,11 +931,19 @@ struct _AripChannel {
   AripChannelClosedFunc  closed_func;
   gpointer               user_data;
   GQueue                 out_queue;
+  gsize                  out_bytes;      /* queued and not yet written */
   gsize                  last_request;   /* bytes the last read asked for */
+  AripFrame             *checking;       /* a large value being checked */
   guint                  closed : 1;
   guint                  reading_done : 1;
   guint                  write_failed : 1;
   guint                  sync_writes : 1;
+  guint                  accept_fds : 1;
+  guint                  draining : 1;
+  guint                  drain_now : 1;
+  gsize                  drain_left;
+  AripChannelDrainedFunc drained_func;
+  gpointer               drained_data;
 };
 
 static void
@@ -866,8 +987,10 @@ arip_channel_new (gint     fd,
   self = g_new0 (AripChannel, 1);
   self->ref_count = 1;
   self->fd = fd;
+  self->accept_fds = TRUE;
   self->decoder = arip_frame_decoder_new (ARIP_FRAME_MAX_SIZE);
   arip_frame_decoder_set_keep_payload (self->decoder, FALSE);
+  arip_frame_decoder_set_defer_check (self->decoder, DEFER_CHECK_SIZE);
   g_queue_init (&self->out_queue);
   return self;
 }
@@ -893,6 +1016,19 @@ gint
 arip_channel_get_fd (AripChannel *self)
 {
   return self->fd;
+}
+
+void
+arip_channel_set_accept_fds (AripChannel *self,
+                             gboolean     accept_fds)
+{
+  self->accept_fds = !!accept_fds;
+}
+
+gsize
+arip_channel_get_queued_bytes (AripChannel *self)
+{
+  return self->out_bytes;
 }
 
 static void
@@ -923,11 +1059,13 @@ wait_for (AripChannel  *self,
   return TRUE;
 }
 
-/* One recvmsg into the decoder: > 0 bytes read, 0 at EOF, -1 on error
- * (G_IO_ERROR_WOULD_BLOCK when nothing is there yet). Descriptors that
- * come along are queued in the decoder. */
+/* One recvmsg into the decoder, of at most @max bytes (0: as many as fit):
+ * > 0 bytes read, 0 at EOF, -1 on error (G_IO_ERROR_WOULD_BLOCK when
+ * nothing is there yet). Descriptors that come along are queued in the
+ * decoder. */
 static gssize
 read_once (AripChannel  *self,
+           gsize         max,
            GError      **error)
 {
   union {
@@ -936,14 +1074,33 @@ read_once (AripChannel  *self,
   } control;
   struct iovec iov;
   struct msghdr msg = { 0 };
+  guint n_received = 0;
   gssize n;
 
   iov.iov_base = arip_frame_decoder_prepare (self->decoder, &iov.iov_len);
+  if (iov.iov_base == NULL)
+    {
+      /* The decoder could not grow; it tells why. */
+      AripFrame *frame = NULL;
+
+      if (!arip_frame_decoder_next (self->decoder, &frame, error))
+        return -1;
+      arip_frame_free (frame);
+      g_set_error_literal (error, ARIP_ERROR, ARIP_ERROR_NO_MEMORY, "out of memory");
+      return -1;
+    }
+  if (max > 0)
+    iov.iov_len = MIN (iov.iov_len, max);
   self->last_request = iov.iov_len;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
+  /* Without room for descriptors the kernel discards any that come (and
+   * says so with MSG_CTRUNC): none is ever installed in this process. */
+  if (self->accept_fds)
+    {
+      msg.msg_control = control.buf;
+      msg.msg_controllen = sizeof control.buf;
+    }
 
   do
     n = recvmsg (self->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -966,16 +1123,24 @@ read_once (AripChannel  *self,
 
         n_fds = MIN (n_fds, G_N_ELEMENTS (fds));
         memcpy (fds, CMSG_DATA (c), n_fds * sizeof (int));
+        n_received += n_fds;
         arip_frame_decoder_push_fds (self->decoder, fds, n_fds);
       }
 
   if (msg.msg_flags & MSG_CTRUNC)
     {
-      /* The kernel dropped descriptors that did not fit: more than one
-       * frame may carry. The frames can no longer be matched to theirs. */
-      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                   _("more file descriptors arrived at once than a frame may carry (%u)"),
-                   ARIP_FRAME_MAX_FDS);
+      if (!self->accept_fds)
+        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("file descriptors arrived, which no frame may carry here"));
+      else if (n_received < ARIP_FRAME_MAX_FDS)
+        /* The buffer had room: the kernel could not install them. */
+        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("file descriptors the child sent were lost: this process may have "
+                       "run out of descriptors (see RLIMIT_NOFILE)"));
+      else
+        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("more file descriptors arrived at once than a frame may carry (%u)"),
+                     ARIP_FRAME_MAX_FDS);
       return -1;
     }
 
@@ -1003,59 +1168,136 @@ finish_reading (AripChannel  *self,
     self->closed_func (self, error, self->user_data);
 }
 
-/* Hands every complete frame to the owner. FALSE once reading is over. */
+typedef enum {
+  DISPATCH_NEED_BYTES,   /* every complete frame was handed out */
+  DISPATCH_OVER,         /* reading is over */
+  DISPATCH_PAUSED,       /* the budget ran out, or a value is being checked */
+} DispatchResult;
+
+typedef struct {
+  guint  frames;        /* frames left to hand out, 0: no limit */
+  gint64 deadline;      /* monotonic µs, 0: none */
+} Budget;
+
+static void start_check    (AripChannel *self,
+                            AripFrame   *frame);
+static void continue_drain (AripChannel *self);
+
 static gboolean
-dispatch_frames (AripChannel *self)
+budget_spent (Budget *budget,
+              guint   handed_out)
 {
+  if (budget == NULL)
+    return FALSE;
+  if (budget->frames > 0 && handed_out >= budget->frames)
+    return TRUE;
+  /* The clock is cheap, but not free: look every few frames. */
+  return budget->deadline > 0 && handed_out % 16 == 0 &&
+         g_get_monotonic_time () >= budget->deadline;
+}
+
+static void
+hand_out (AripChannel *self,
+          AripFrame   *frame)
+{
+  if (self->frame_func != NULL)
+    self->frame_func (self, frame, self->user_data);
+  arip_frame_free (frame);
+}
+
+/* Hands complete frames to the owner, within @budget (NULL: no limit). */
+static DispatchResult
+dispatch_frames (AripChannel *self,
+                 Budget      *budget)
+{
+  guint handed_out = 0;
+
   while (!self->closed && !self->reading_done)
     {
       g_autoptr(GError) error = NULL;
       AripFrame *frame = NULL;
 
+      if (self->checking != NULL)
+        return DISPATCH_PAUSED;
+      if (handed_out > 0 && budget_spent (budget, handed_out))
+        return DISPATCH_PAUSED;
+
       if (!arip_frame_decoder_next (self->decoder, &frame, &error))
         {
           finish_reading (self, error);
-          return FALSE;
+          return DISPATCH_OVER;
         }
       if (frame == NULL)
-        return TRUE;
+        return DISPATCH_NEED_BYTES;
 
-      if (self->frame_func != NULL)
-        self->frame_func (self, frame, self->user_data);
-      arip_frame_free (frame);
+      if (frame->needs_check && self->context != NULL && !self->drain_now)
+        {
+          start_check (self, frame);
+          return DISPATCH_PAUSED;
+        }
+      if (frame->needs_check && !arip_frame_check (frame))
+        {
+          g_autoptr(GError) invalid =
+            g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                         _("a %s frame whose value is not in normal form"),
+                         arip_frame_kind_to_string (frame->kind));
+          arip_frame_free (frame);
+          finish_reading (self, invalid);
+          return DISPATCH_OVER;
+        }
+
+      hand_out (self, frame);
+      handed_out++;
     }
 
-  return FALSE;
+  return DISPATCH_OVER;
 }
 
-/* Reads and dispatches what is there; FALSE once reading is over. */
-static gboolean
+/* Reads and dispatches what is there, at most @max_reads reads (0: until
+ * the socket is empty) and @max_bytes bytes (0: no limit), within
+ * @budget. */
+static DispatchResult
 read_available (AripChannel *self,
-                guint        max_reads)
+                guint        max_reads,
+                gsize        max_bytes,
+                Budget      *budget,
+                gsize       *bytes_read)
 {
+  gsize dummy = 0;
+  gsize *total = bytes_read != NULL ? bytes_read : &dummy;
+  DispatchResult r;
+
+  /* Frames already buffered come first. */
+  r = dispatch_frames (self, budget);
+  if (r != DISPATCH_NEED_BYTES)
+    return r;
+
   for (guint i = 0; max_reads == 0 || i < max_reads; i++)
     {
       g_autoptr(GError) error = NULL;
       gssize n;
 
       if (self->closed || self->reading_done)
-        return FALSE;
+        return DISPATCH_OVER;
+      if (max_bytes > 0 && *total >= max_bytes)
+        return DISPATCH_NEED_BYTES;
 
-      n = read_once (self, &error);
+      n = read_once (self, max_bytes > 0 ? max_bytes - *total : 0, &error);
       if (n < 0)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            return TRUE;
+            return DISPATCH_NEED_BYTES;
           /* Frames read before the error still count. */
-          dispatch_frames (self);
-          finish_reading (self, error);
-          return FALSE;
+          if (dispatch_frames (self, NULL) != DISPATCH_OVER)
+            finish_reading (self, error);
+          return DISPATCH_OVER;
         }
 
       if (n == 0)
         {
-          if (!dispatch_frames (self))
-            return FALSE;
+          r = dispatch_frames (self, NULL);
+          if (r != DISPATCH_NEED_BYTES)
+            return r;
           if (arip_frame_decoder_has_partial (self->decoder))
             {
               g_autoptr(GError) truncated =
@@ -1065,19 +1307,39 @@ read_available (AripChannel *self,
             }
           else
             finish_reading (self, NULL);
-          return FALSE;
+          return DISPATCH_OVER;
         }
 
-      if (!dispatch_frames (self))
-        return FALSE;
+      *total += (gsize) n;
+      r = dispatch_frames (self, budget);
+      if (r != DISPATCH_NEED_BYTES)
+        return r;
 
       /* A short read emptied the socket: don't ask again only to hear
        * EAGAIN; the source tells us when more comes. */
       if (max_reads != 0 && (gsize) n < self->last_request)
-        return TRUE;
+        return DISPATCH_NEED_BYTES;
     }
 
-  return TRUE;
+  return DISPATCH_NEED_BYTES;
+}
+
+static gboolean on_readable (gint         fd,
+                             GIOCondition condition,
+                             gpointer     user_data);
+
+static void
+watch_input (AripChannel *self)
+{
+  self->in_source = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_set_static_name (self->in_source, "[arip] channel read");
+  /* GLib blocks a source that cannot recurse while it dispatches, which
+   * removes its fd from the poll set and wakes the context up, twice per
+   * dispatch. Frames keep their order when a handler iterates the context
+   * itself, so recursion is safe here and saves those syscalls. */
+  g_source_set_can_recurse (self->in_source, TRUE);
+  g_source_attach (self->in_source, self->context);
 }
 
 static gboolean
@@ -1086,18 +1348,102 @@ on_readable (gint          fd,
              gpointer      user_data)
 {
   AripChannel *self = user_data;
-  gboolean keep;
+  /* One dispatch hands out a bounded number of frames in a bounded time,
+   * so that a flood from one child never starves the rest of the main
+   * context: what is left waits for the next iteration. */
+  Budget budget = { MAX_FRAMES_PER_DISPATCH, g_get_monotonic_time () + MAX_DISPATCH_US };
+  DispatchResult r;
 
   arip_channel_ref (self);
-  keep = read_available (self, MAX_READS_PER_DISPATCH);
-  if (!keep && self->in_source != NULL)
+  if (self->in_source != NULL)
+    g_source_set_ready_time (self->in_source, -1);
+  r = read_available (self, MAX_READS_PER_DISPATCH, 0, &budget, NULL);
+  if (r == DISPATCH_PAUSED && self->checking == NULL && self->in_source != NULL)
+    g_source_set_ready_time (self->in_source, 0);
+  if (r == DISPATCH_OVER && self->in_source != NULL)
     {
       /* finish_reading() already destroyed it; be safe either way. */
       g_clear_pointer (&self->in_source, g_source_unref);
     }
   arip_channel_unref (self);
 
-  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  /* While a value is checked, the source is gone; it comes back after. */
+  return r == DISPATCH_OVER || self->in_source == NULL ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+/* Checking a large value for normal form may take seconds (GLib checks
+ * an array of 100 million elements one by one): it happens in a thread of
+ * GIO's pool, and the channel stops reading until it is done, so frames
+ * keep their order. */
+static void
+check_in_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  AripFrame *frame = task_data;
+
+  g_task_return_boolean (task, arip_frame_check (frame));
+}
+
+static void
+on_checked (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  AripChannel *self = user_data;
+  AripFrame *frame = g_steal_pointer (&self->checking);
+  gboolean ok = g_task_propagate_boolean (G_TASK (result), NULL);
+
+  if (!self->closed && !self->reading_done && (self->draining || self->drained_func == NULL))
+    {
+      if (!ok)
+        {
+          g_autoptr(GError) invalid =
+            g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                         _("a %s frame whose value is not in normal form"),
+                         arip_frame_kind_to_string (frame->kind));
+          finish_reading (self, invalid);
+        }
+      else
+        {
+          hand_out (self, g_steal_pointer (&frame));
+          if (!self->draining && !self->closed && !self->reading_done && self->in_source == NULL)
+            {
+              watch_input (self);
+              /* Frames may be buffered already: look at once. */
+              g_source_set_ready_time (self->in_source, 0);
+            }
+        }
+    }
+
+  /* A drain waits for the check; it ends even if the channel closed. */
+  if (self->draining)
+    continue_drain (self);
+
+  arip_frame_free (frame);
+  arip_channel_unref (self);
+}
+
+static void
+start_check (AripChannel *self,
+             AripFrame   *frame)
+{
+  g_autoptr(GTask) task = NULL;
+
+  self->checking = frame;
+  if (self->in_source != NULL)
+    {
+      g_source_destroy (self->in_source);
+      g_clear_pointer (&self->in_source, g_source_unref);
+    }
+
+  g_main_context_push_thread_default (self->context);
+  task = g_task_new (NULL, NULL, on_checked, arip_channel_ref (self));
+  g_main_context_pop_thread_default (self->context);
+  g_task_set_source_tag (task, start_check);
+  g_task_set_task_data (task, frame, NULL);
+  g_task_run_in_thread (task, check_in_thread);
 }
 
 void
@@ -1116,29 +1462,82 @@ arip_channel_start_reading (AripChannel           *self,
   self->closed_func = closed_func;
   self->user_data = user_data;
 
-  self->in_source = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
-  g_source_set_static_name (self->in_source, "[arip] channel read");
-  /* GLib blocks a source that cannot recurse while it dispatches, which
-   * removes its fd from the poll set and wakes the context up, twice per
-   * dispatch. Frames keep their order when a handler iterates the context
-   * itself, so recursion is safe here and saves those syscalls. */
-  g_source_set_can_recurse (self->in_source, TRUE);
-  g_source_attach (self->in_source, self->context);
+  watch_input (self);
 
   /* Frames that were already decoded by receive_sync() are due now. */
   if (arip_frame_decoder_has_partial (self->decoder))
     g_source_set_ready_time (self->in_source, 0);
 }
 
-void
-arip_channel_drain (AripChannel *self)
+/* Reads on for a drain; calls its callback once it is over. */
+static void
+continue_drain (AripChannel *self)
 {
-  if (self->closed || self->reading_done || self->frame_func == NULL)
+  AripChannelDrainedFunc done;
+  gsize total = 0;
+
+  /* Frames already read come first, then at most what is left to read. */
+  if (self->checking == NULL && !self->closed && !self->reading_done &&
+      dispatch_frames (self, NULL) == DISPATCH_NEED_BYTES && self->drain_left > 0)
+    {
+      read_available (self, 0, self->drain_left, NULL, &total);
+      self->drain_left -= MIN (total, self->drain_left);
+    }
+
+  /* A large value is being checked: the drain goes on once it is (unless
+   * it must end now). */
+  if (self->checking != NULL && !self->closed && !self->reading_done && !self->drain_now)
+    return;
+
+  /* The writer is dead: a frame it began is never finished. */
+  if (!self->closed && !self->reading_done && arip_frame_decoder_has_partial (self->decoder))
+    {
+      g_autoptr(GError) truncated =
+        g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("the channel was closed in the middle of a frame"));
+      finish_reading (self, truncated);
+    }
+
+  self->draining = FALSE;
+  self->drain_now = FALSE;
+  done = g_steal_pointer (&self->drained_func);
+  if (done != NULL)
+    done (self, self->drained_data);
+}
+
+void
+arip_channel_drain (AripChannel            *self,
+                    gsize                   max_bytes,
+                    AripChannelDrainedFunc  done,
+                    gpointer                user_data)
+{
+  g_return_if_fail (!self->draining);
+
+  self->draining = TRUE;
+  self->drain_left = max_bytes;
+  self->drained_func = done;
+  self->drained_data = user_data;
+  if (self->in_source != NULL)
+    {
+      /* Nothing reads on its own any more: only the drain. */
+      g_source_destroy (self->in_source);
+      g_clear_pointer (&self->in_source, g_source_unref);
+    }
+
+  arip_channel_ref (self);
+  continue_drain (self);
+  arip_channel_unref (self);
+}
+
+void
+arip_channel_drain_now (AripChannel *self)
+{
+  if (!self->draining)
     return;
 
   arip_channel_ref (self);
-  read_available (self, 0);
+  self->drain_now = TRUE;
+  continue_drain (self);
   arip_channel_unref (self);
 }
 
@@ -1216,6 +1615,7 @@ write_available (AripChannel  *self,
           gsize taken = MIN ((gsize) n, size - out->offset);
 
           out->offset += taken;
+          self->out_bytes -= taken;
           n -= taken;
           if (out->offset == size)
             out_frame_free (g_queue_pop_head (&self->out_queue));
@@ -1247,6 +1647,7 @@ on_writable (gint          fd,
   g_debug ("Writing to the channel failed: %s", error->message);
   self->write_failed = TRUE;
   g_queue_clear_full (&self->out_queue, out_frame_free);
+  self->out_bytes = 0;
   g_clear_pointer (&self->out_source, g_source_unref);
   return G_SOURCE_REMOVE;
 }
@@ -1280,6 +1681,7 @@ arip_channel_send_bytes (AripChannel  *self,
   out->data = data;
   out->fds = fds != NULL ? g_object_ref (fds) : NULL;
   g_queue_push_tail (&self->out_queue, out);
+  self->out_bytes += g_bytes_get_size (data);
 
   /* Pending output, or a writer that flushes: frames gather and leave
    * together. */
@@ -1293,6 +1695,7 @@ arip_channel_send_bytes (AripChannel  *self,
     {
       self->write_failed = TRUE;
       g_queue_clear_full (&self->out_queue, out_frame_free);
+      self->out_bytes = 0;
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -1398,7 +1801,7 @@ arip_channel_receive_sync (AripChannel  *self,
       if (!wait_for (self, POLLIN, error))
         return NULL;
 
-      n = read_once (self, &local_error);
+      n = read_once (self, 0, &local_error);
       if (n == 0)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
@@ -1436,6 +1839,7 @@ arip_channel_close (AripChannel *self)
       g_clear_pointer (&self->out_source, g_source_unref);
     }
   g_queue_clear_full (&self->out_queue, out_frame_free);
+  self->out_bytes = 0;
   g_clear_pointer (&self->decoder, arip_frame_decoder_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   if (self->fd >= 0)

@@ -38,12 +38,23 @@ G_BEGIN_DECLS
  * @ARIP_ERROR_INVALID_DATA: the child sent something that is not a valid
  *   frame of the arip protocol; it was killed
  * @ARIP_ERROR_TIMED_OUT: the child did not start executing the function
- *   within the startup timeout; it was killed
+ *   within the startup timeout, or ran longer than the call timeout; it was
+ *   stopped
  * @ARIP_ERROR_INVALID_STATE: the operation does not fit the state the
  *   process is in (starting it twice, waiting before starting it, asking
  *   for the result before it finished)
  * @ARIP_ERROR_SPAWN_FAILED: the worker program could not be started
  * @ARIP_ERROR_NOT_SUPPORTED: the requested feature is not available
+ * @ARIP_ERROR_NO_MEMORY: this process could not allocate the memory a value
+ *   from the child needs (under a memory limit, for example); the call failed
+ *   and the child was killed
+ * @ARIP_ERROR_UNKNOWN_DOMAIN: the function failed with an error of a domain
+ *   this process does not know, and too many such domains arrived already to
+ *   create one more (error domains are never freed); the message starts with
+ *   the domain's name and the code
+ * @ARIP_ERROR_WOULD_DEADLOCK: a blocking call would wait for ever: every
+ *   process slot is held by processes whose main context cannot run while
+ *   the call blocks
  *
  * Error codes in the %ARIP_ERROR domain. Codes are only ever appended.
  */
@@ -59,6 +70,9 @@ typedef enum {
   ARIP_ERROR_INVALID_STATE,
   ARIP_ERROR_SPAWN_FAILED,
   ARIP_ERROR_NOT_SUPPORTED,
+  ARIP_ERROR_NO_MEMORY,
+  ARIP_ERROR_UNKNOWN_DOMAIN,
+  ARIP_ERROR_WOULD_DEADLOCK,
 } AripError;
 
 ARIP_AVAILABLE_IN_ALL

@@ -10,8 +10,10 @@ G_BEGIN_DECLS
 
 typedef struct {
   GPid pid;
+  gint pidfd;        /* -1 where the kernel has none */
   gint channel_fd;   /* the parent's end of the socketpair */
   gint crash_fd;     /* read end of the crash pipe, non-blocking */
+  gint control_fd;   /* a pool worker's shared page, or -1 */
   gint stdin_fd;     /* -1 unless G_SUBPROCESS_FLAGS_STDIN_PIPE */
   gint stdout_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDOUT_PIPE */
   gint stderr_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDERR_PIPE */
@@ -26,5 +28,8 @@ gboolean arip_launcher_spawn (AripLauncher     *self,
 
 /* The worker's argv as a person would read it; free with g_free(). */
 char    *arip_launcher_describe_argv (AripLauncher *self);
+
+/* The launcher of processes and pools that were given none. */
+AripLauncher *arip_launcher_get_default (void);
 
 G_END_DECLS

@@ -2,12 +2,14 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE 1
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "arip-launcher-private.h"
 #include "arip-process.h"
 #include "arip-process-private.h"
+#include "arip-spawn-private.h"
 #include "arip-worker-private.h"
 
 #define DEFAULT_STARTUP_TIMEOUT_MS 5000
@@ -42,18 +45,27 @@
  * stdout and stderr inherited and stdin from `/dev/null`.
  */
 
+typedef struct {
+  char     *value;       /* NULL: unset it */
+  gboolean  overwrite;   /* FALSE: only if the worker would not have it */
+} EnvChange;
+
 struct _AripLauncher
 {
   GObject           parent_instance;
 
   GSubprocessFlags  flags;
   char            **argv;      /* NULL: the program itself */
+  /* The workers' environment: the parent's at the time a worker starts,
+   * with @env_changes applied; or exactly @envp after set_environ(). */
   char            **envp;
+  GHashTable       *env_changes;   /* name -> EnvChange, or NULL */
   char             *cwd;
   GArray           *source_fds;
   GArray           *target_fds;
   AripStartMethod   start_method;
   guint             startup_timeout_ms;
+  guint             call_timeout_ms;
   guint             interrupt_timeout_ms;
   guint             terminate_timeout_ms;
 };
@@ -63,6 +75,7 @@ enum {
   PROP_FLAGS,
   PROP_START_METHOD,
   PROP_STARTUP_TIMEOUT,
+  PROP_CALL_TIMEOUT,
   N_PROPS
 };
 
@@ -107,6 +120,7 @@ arip_launcher_finalize (GObject *object)
   g_array_unref (self->target_fds);
   g_strfreev (self->argv);
   g_strfreev (self->envp);
+  g_clear_pointer (&self->env_changes, g_hash_table_unref);
   g_free (self->cwd);
 
   G_OBJECT_CLASS (arip_launcher_parent_class)->finalize (object);
@@ -131,6 +145,9 @@ arip_launcher_get_property (GObject    *object,
     case PROP_STARTUP_TIMEOUT:
       g_value_set_uint (value, self->startup_timeout_ms);
       break;
+    case PROP_CALL_TIMEOUT:
+      g_value_set_uint (value, self->call_timeout_ms);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -154,6 +171,9 @@ arip_launcher_set_property (GObject      *object,
       break;
     case PROP_STARTUP_TIMEOUT:
       arip_launcher_set_startup_timeout (self, g_value_get_uint (value));
+      break;
+    case PROP_CALL_TIMEOUT:
+      arip_launcher_set_call_timeout (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -209,16 +229,53 @@ arip_launcher_class_init (AripLauncherClass *klass)
                        1, G_MAXUINT, DEFAULT_STARTUP_TIMEOUT_MS,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * AripLauncher:call-timeout:
+   *
+   * Milliseconds a call may run, from the moment its function starts
+   * executing, before it is stopped (the stop escalation: interrupt, then
+   * terminate, then kill, with the stop timeouts) and fails with
+   * %ARIP_ERROR_TIMED_OUT; 0, the default, for no limit. It applies to
+   * one-shots, processes and pool calls alike.
+   */
+  properties[PROP_CALL_TIMEOUT] =
+    g_param_spec_uint ("call-timeout", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static AripStartMethod
+default_start_method (void)
+{
+  static gsize value = 0;
+
+  if (g_once_init_enter (&value))
+    {
+      const char *env = g_getenv ("ARIP_START_METHOD");
+      gsize method = ARIP_START_METHOD_SPAWN + 1;
+
+      if (env == NULL || *env == '\0' || g_str_equal (env, "spawn"))
+        method = ARIP_START_METHOD_SPAWN + 1;
+      else if (g_str_equal (env, "forkserver"))
+        method = ARIP_START_METHOD_FORKSERVER + 1;
+      else if (g_str_equal (env, "fork"))
+        method = ARIP_START_METHOD_FORK + 1;
+      else
+        g_warning ("ARIP_START_METHOD=“%s” is not one of spawn, forkserver or fork; "
+                   "using spawn", env);
+      g_once_init_leave (&value, method);
+    }
+  return (AripStartMethod) (value - 1);
 }
 
 static void
 arip_launcher_init (AripLauncher *self)
 {
-  self->envp = g_get_environ ();
   self->source_fds = g_array_new (FALSE, FALSE, sizeof (gint));
   self->target_fds = g_array_new (FALSE, FALSE, sizeof (gint));
-  self->start_method = ARIP_START_METHOD_SPAWN;
+  self->start_method = default_start_method ();
   self->startup_timeout_ms = default_startup_timeout ();
   self->interrupt_timeout_ms = DEFAULT_INTERRUPT_TIMEOUT_MS;
   self->terminate_timeout_ms = DEFAULT_TERMINATE_TIMEOUT_MS;
@@ -279,14 +336,61 @@ arip_launcher_get_worker_argv (AripLauncher *self)
   return (const char * const *) self->argv;
 }
 
+static void
+env_change_free (gpointer data)
+{
+  EnvChange *change = data;
+
+  g_free (change->value);
+  g_free (change);
+}
+
+static void
+record_env_change (AripLauncher *self,
+                   const char   *variable,
+                   const char   *value,
+                   gboolean      overwrite)
+{
+  EnvChange *change;
+
+  if (self->envp != NULL)
+    {
+      /* A whole environment was given: change it in place. */
+      self->envp = value != NULL ? g_environ_setenv (self->envp, variable, value, overwrite)
+                                 : g_environ_unsetenv (self->envp, variable);
+      return;
+    }
+
+  if (self->env_changes == NULL)
+    self->env_changes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, env_change_free);
+
+  change = g_hash_table_lookup (self->env_changes, variable);
+  if (value != NULL && !overwrite && change != NULL)
+    {
+      /* Set by us before: that stands. Unset by us: now it is set. */
+      if (change->value != NULL)
+        return;
+      overwrite = TRUE;
+    }
+
+  change = g_new0 (EnvChange, 1);
+  change->value = g_strdup (value);
+  change->overwrite = value == NULL || overwrite;
+  g_hash_table_replace (self->env_changes, g_strdup (variable), change);
+}
+
 /**
  * arip_launcher_setenv:
  * @self: a launcher
  * @variable: (type filename): the variable's name, without `=`
  * @value: (type filename): its value
- * @overwrite: whether to replace a value already set
+ * @overwrite: whether to replace a value the worker would have otherwise
  *
  * Sets an environment variable for the workers.
+ *
+ * Unless [method@Arip.Launcher.set_environ] gave a whole environment,
+ * workers start with the parent's environment as it is when they start,
+ * with the launcher's changes applied.
  */
 void
 arip_launcher_setenv (AripLauncher *self,
@@ -295,10 +399,10 @@ arip_launcher_setenv (AripLauncher *self,
                       gboolean      overwrite)
 {
   g_return_if_fail (ARIP_IS_LAUNCHER (self));
-  g_return_if_fail (variable != NULL && strchr (variable, '=') == NULL);
+  g_return_if_fail (variable != NULL && *variable != '\0' && strchr (variable, '=') == NULL);
   g_return_if_fail (value != NULL);
 
-  self->envp = g_environ_setenv (self->envp, variable, value, overwrite);
+  record_env_change (self, variable, value, overwrite);
 }
 
 /**
@@ -313,9 +417,9 @@ arip_launcher_unsetenv (AripLauncher *self,
                         const char   *variable)
 {
   g_return_if_fail (ARIP_IS_LAUNCHER (self));
-  g_return_if_fail (variable != NULL && strchr (variable, '=') == NULL);
+  g_return_if_fail (variable != NULL && *variable != '\0' && strchr (variable, '=') == NULL);
 
-  self->envp = g_environ_unsetenv (self->envp, variable);
+  record_env_change (self, variable, NULL, TRUE);
 }
 
 /**
@@ -323,7 +427,8 @@ arip_launcher_unsetenv (AripLauncher *self,
  * @self: a launcher
  * @variable: (type filename): the variable's name
  *
- * Gets the value an environment variable will have in the workers.
+ * Gets the value an environment variable would have in a worker started
+ * now.
  *
  * Returns: (type filename) (nullable): the value, or %NULL if unset
  */
@@ -331,10 +436,20 @@ const char *
 arip_launcher_getenv (AripLauncher *self,
                       const char   *variable)
 {
+  EnvChange *change;
+  const char *current;
+
   g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
   g_return_val_if_fail (variable != NULL, NULL);
 
-  return g_environ_getenv (self->envp, variable);
+  if (self->envp != NULL)
+    return g_environ_getenv (self->envp, variable);
+
+  current = g_getenv (variable);
+  change = self->env_changes != NULL ? g_hash_table_lookup (self->env_changes, variable) : NULL;
+  if (change == NULL || (!change->overwrite && current != NULL))
+    return current;
+  return change->value;
 }
 
 /**
@@ -343,7 +458,8 @@ arip_launcher_getenv (AripLauncher *self,
  * @env: (array zero-terminated=1) (element-type filename) (nullable): the
  *   whole environment, as `NAME=VALUE` strings; %NULL for an empty one
  *
- * Replaces the workers' environment.
+ * Replaces the workers' environment: they get exactly @env (and what
+ * [method@Arip.Launcher.setenv] changes afterwards), not the parent's.
  */
 void
 arip_launcher_set_environ (AripLauncher       *self,
@@ -352,6 +468,7 @@ arip_launcher_set_environ (AripLauncher       *self,
   g_return_if_fail (ARIP_IS_LAUNCHER (self));
 
   g_strfreev (self->envp);
+  g_clear_pointer (&self->env_changes, g_hash_table_unref);
   self->envp = env != NULL ? g_strdupv ((char **) env) : g_new0 (char *, 1);
 }
 
@@ -538,6 +655,44 @@ arip_launcher_get_startup_timeout (AripLauncher *self)
 }
 
 /**
+ * arip_launcher_set_call_timeout:
+ * @self: a launcher
+ * @timeout_ms: milliseconds, or 0 for no limit
+ *
+ * Sets how long a call may run; see [property@Arip.Launcher:call-timeout].
+ * The error arrives at most the stop timeouts after @timeout_ms; with
+ * [method@Arip.Launcher.set_stop_timeouts] at 0 and 0 the worker is killed
+ * as soon as the time is up.
+ */
+void
+arip_launcher_set_call_timeout (AripLauncher *self,
+                                guint         timeout_ms)
+{
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+
+  if (self->call_timeout_ms == timeout_ms)
+    return;
+  self->call_timeout_ms = timeout_ms;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CALL_TIMEOUT]);
+}
+
+/**
+ * arip_launcher_get_call_timeout:
+ * @self: a launcher
+ *
+ * Gets how long a call may run.
+ *
+ * Returns: milliseconds, or 0 for no limit
+ */
+guint
+arip_launcher_get_call_timeout (AripLauncher *self)
+{
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), 0);
+
+  return self->call_timeout_ms;
+}
+
+/**
  * arip_launcher_set_stop_timeouts:
  * @self: a launcher
  * @interrupt_ms: how long to wait after SIGINT before sending SIGTERM
@@ -698,28 +853,29 @@ close_fd (gint *fd)
     }
 }
 
-static char **
-effective_argv (AripLauncher *self,
-                gboolean     *is_self)
+/* The program to execute and the argv it gets. For the program itself:
+ * the binary that runs now, whatever argv[0] says, with the program's own
+ * argv. */
+static gboolean
+worker_command (AripLauncher        *self,
+                const char         **file,
+                const char * const **argv)
 {
   const char * const *own;
-  GPtrArray *args;
 
-  *is_self = self->argv == NULL;
   if (self->argv != NULL)
-    return g_strdupv (self->argv);
+    {
+      *file = self->argv[0];
+      *argv = (const char * const *) self->argv;
+      return TRUE;
+    }
 
   own = arip_worker_get_default_argv ();
   if (own == NULL || own[0] == NULL)
-    return NULL;
-
-  /* Execute the binary that runs now, whatever argv[0] says. */
-  args = g_ptr_array_new ();
-  g_ptr_array_add (args, g_strdup (arip_worker_get_own_executable ()));
-  for (guint i = 0; own[i] != NULL; i++)
-    g_ptr_array_add (args, g_strdup (own[i]));
-  g_ptr_array_add (args, NULL);
-  return (char **) g_ptr_array_free (args, FALSE);
+    return FALSE;
+  *file = arip_worker_get_own_executable ();
+  *argv = own;
+  return TRUE;
 }
 
 char *
@@ -733,34 +889,146 @@ arip_launcher_describe_argv (AripLauncher *self)
   return g_strjoinv (" ", (char **) argv);
 }
 
+AripLauncher *
+arip_launcher_get_default (void)
+{
+  static AripLauncher *launcher;
+
+  if (g_once_init_enter (&launcher))
+    g_once_init_leave (&launcher, arip_launcher_new (G_SUBPROCESS_FLAGS_NONE));
+  return launcher;
+}
+
+/* The length of the name in "NAME=VALUE". */
+static gsize
+env_name_length (const char *entry)
+{
+  const char *eq = strchr (entry, '=');
+
+  return eq != NULL ? (gsize) (eq - entry) : strlen (entry);
+}
+
+/* The environment a worker starts with, as borrowed pointers into the
+ * parent's environment (or the launcher's) and into @owned: no copy of
+ * the strings. @worker_var goes last. */
+static GPtrArray *
+build_environ (AripLauncher *self,
+               const char   *worker_var,
+               GPtrArray    *owned)
+{
+  const char * const *base = self->envp != NULL ? (const char * const *) self->envp
+                                                : (const char * const *) environ;
+  g_autoptr(GHashTable) present = NULL;
+  GPtrArray *out;
+  guint n = 0;
+
+  while (base != NULL && base[n] != NULL)
+    n++;
+  out = g_ptr_array_sized_new (n + 2 + (self->env_changes != NULL ?
+                                        g_hash_table_size (self->env_changes) : 0));
+
+  for (guint i = 0; i < n; i++)
+    {
+      const char *entry = base[i];
+      gsize len = env_name_length (entry);
+
+      if (len == strlen (ARIP_WORKER_ENV) && strncmp (entry, ARIP_WORKER_ENV, len) == 0)
+        continue;
+
+      if (self->env_changes != NULL)
+        {
+          g_autofree char *name = g_strndup (entry, len);
+          EnvChange *change = g_hash_table_lookup (self->env_changes, name);
+
+          if (change != NULL && change->overwrite)
+            continue;
+          if (change != NULL)
+            {
+              if (present == NULL)
+                present = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+              g_hash_table_add (present, g_steal_pointer (&name));
+            }
+        }
+      g_ptr_array_add (out, (gpointer) entry);
+    }
+
+  if (self->env_changes != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, self->env_changes);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          EnvChange *change = value;
+          char *entry;
+
+          if (change->value == NULL ||
+              (!change->overwrite && present != NULL && g_hash_table_contains (present, key)))
+            continue;
+          entry = g_strconcat (key, "=", change->value, NULL);
+          g_ptr_array_add (owned, entry);
+          g_ptr_array_add (out, entry);
+        }
+    }
+
+  g_ptr_array_add (out, (gpointer) worker_var);
+  g_ptr_array_add (out, NULL);
+  return out;
+}
+
+/* A page the parent reads and a pool worker writes: the number of the
+ * call it began last. */
+static gint
+create_control_page (void)
+{
+  gint fd = memfd_create ("arip-control", MFD_CLOEXEC);
+
+  if (fd < 0)
+    return -1;
+  if (ftruncate (fd, sizeof (guint32)) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 gboolean
 arip_launcher_spawn (AripLauncher     *self,
                      gboolean          pool_worker,
                      AripSpawnResult  *result,
                      GError          **error)
 {
-  g_auto(GStrv) argv = NULL;
-  g_auto(GStrv) envp = NULL;
-  g_autofree char *worker_env = NULL;
+  g_autofree char *worker_var = NULL;
+  g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) envp = NULL;
   g_autoptr(GArray) sources = NULL;
   g_autoptr(GArray) targets = NULL;
   g_autoptr(GError) local_error = NULL;
-  GSpawnFlags spawn_flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CLOEXEC_PIPES;
+  AripSpawnRequest request = { 0 };
   gint sv[2] = { -1, -1 };
   gint crash[2] = { -1, -1 };
   gint in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
-  gint stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
-  gint channel_target, crash_target;
+  gint control_fd = -1;
+  gint channel_target, crash_target, control_target = -1;
   GSubprocessFlags flags = self->flags;
-  gboolean is_self;
+  const char *file;
+  const char * const *argv;
   gboolean ok;
   GPid pid = 0;
+  gint pidfd = -1;
 
   g_return_val_if_fail (ARIP_IS_LAUNCHER (self), FALSE);
 
   result->pid = 0;
-  result->channel_fd = result->crash_fd = -1;
+  result->pidfd = -1;
+  result->channel_fd = result->crash_fd = result->control_fd = -1;
   result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
+
+  /* A worker whose main() forgot arip_init() must not start workers: each
+   * would do the same. This does not return there. */
+  arip_worker_refuse_to_spawn_if_uninitialized ();
 
   if (self->start_method != ARIP_START_METHOD_SPAWN)
     {
@@ -770,16 +1038,13 @@ arip_launcher_spawn (AripLauncher     *self,
       return FALSE;
     }
 
-  argv = effective_argv (self, &is_self);
-  if (argv == NULL)
+  if (!worker_command (self, &file, &argv))
     {
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_SPAWN_FAILED,
                    _("Could not find out how this program was started (reading "
                      "/proc/self/cmdline failed); set a worker argv on an AripLauncher"));
       return FALSE;
     }
-  if (is_self)
-    spawn_flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {
@@ -800,49 +1065,45 @@ arip_launcher_spawn (AripLauncher     *self,
     flags &= ~(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                G_SUBPROCESS_FLAGS_STDERR_PIPE);
 
+  request.stdin_fd = -1;
   if (flags & G_SUBPROCESS_FLAGS_STDIN_PIPE)
     {
       if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
-      stdin_fd = in_pipe[0];
+      request.stdin_fd = in_pipe[0];
     }
   else if (flags & G_SUBPROCESS_FLAGS_STDIN_INHERIT)
-    spawn_flags |= G_SPAWN_CHILD_INHERITS_STDIN;
+    request.stdin_fd = ARIP_SPAWN_INHERIT;
 
+  request.stdout_fd = ARIP_SPAWN_INHERIT;
   if (flags & G_SUBPROCESS_FLAGS_STDOUT_PIPE)
     {
       if (!g_unix_open_pipe (out_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
-      stdout_fd = out_pipe[1];
+      request.stdout_fd = out_pipe[1];
     }
   else if (flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
-    spawn_flags |= G_SPAWN_STDOUT_TO_DEV_NULL;
+    request.stdout_fd = -1;
 
+  request.stderr_fd = ARIP_SPAWN_INHERIT;
   if (flags & G_SUBPROCESS_FLAGS_STDERR_PIPE)
     {
       if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, &local_error))
         goto fail_local;
-      stderr_fd = err_pipe[1];
+      request.stderr_fd = err_pipe[1];
     }
   else if (flags & G_SUBPROCESS_FLAGS_STDERR_SILENCE)
-    spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
+    request.stderr_fd = -1;
   else if (flags & G_SUBPROCESS_FLAGS_STDERR_MERGE)
-    {
-      if (stdout_fd >= 0)
-        stderr_fd = stdout_fd;
-      else if (flags & G_SUBPROCESS_FLAGS_STDOUT_SILENCE)
-        spawn_flags |= G_SPAWN_STDERR_TO_DEV_NULL;
-      else
-        stderr_fd = STDOUT_FILENO;
-    }
+    request.stderr_fd = request.stdout_fd == ARIP_SPAWN_INHERIT ? STDOUT_FILENO : request.stdout_fd;
 
-  if (flags & G_SUBPROCESS_FLAGS_INHERIT_FDS)
-    spawn_flags |= G_SPAWN_LEAVE_DESCRIPTORS_OPEN;
-  if (flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP)
-    spawn_flags |= G_SPAWN_SEARCH_PATH_FROM_ENVP;
+  if (pool_worker)
+    control_fd = create_control_page ();
 
   channel_target = next_free_target (self, 2);
   crash_target = next_free_target (self, channel_target);
+  if (control_fd >= 0)
+    control_target = next_free_target (self, crash_target);
 
   sources = g_array_new (FALSE, FALSE, sizeof (gint));
   targets = g_array_new (FALSE, FALSE, sizeof (gint));
@@ -850,27 +1111,37 @@ arip_launcher_spawn (AripLauncher     *self,
   g_array_append_val (targets, channel_target);
   g_array_append_val (sources, crash[1]);
   g_array_append_val (targets, crash_target);
+  if (control_fd >= 0)
+    {
+      g_array_append_val (sources, control_fd);
+      g_array_append_val (targets, control_target);
+    }
   g_array_append_vals (sources, self->source_fds->data, self->source_fds->len);
   g_array_append_vals (targets, self->target_fds->data, self->target_fds->len);
 
-  worker_env = g_strdup_printf ("%d:%d:%d:%d%s", ARIP_PROTOCOL_VERSION,
-                                channel_target, crash_target, (int) getpid (),
-                                pool_worker ? ":pool" : "");
-  envp = g_strdupv (self->envp);
-  envp = g_environ_setenv (envp, ARIP_WORKER_ENV, worker_env, TRUE);
+  if (control_fd >= 0)
+    worker_var = g_strdup_printf ("%s=%d:%d:%d:%d:pool:%d", ARIP_WORKER_ENV, ARIP_PROTOCOL_VERSION,
+                                  channel_target, crash_target, (int) getpid (), control_target);
+  else
+    worker_var = g_strdup_printf ("%s=%d:%d:%d:%d%s", ARIP_WORKER_ENV, ARIP_PROTOCOL_VERSION,
+                                  channel_target, crash_target, (int) getpid (),
+                                  pool_worker ? ":pool" : "");
+  envp = build_environ (self, worker_var, owned);
 
-  ok = g_spawn_async_with_pipes_and_fds (self->cwd,
-                                         (const char * const *) argv,
-                                         (const char * const *) envp,
-                                         spawn_flags,
-                                         NULL, NULL,
-                                         stdin_fd, stdout_fd, stderr_fd,
-                                         (const gint *) sources->data,
-                                         (const gint *) targets->data,
-                                         sources->len,
-                                         &pid,
-                                         NULL, NULL, NULL,
-                                         &local_error);
+  request.file = file;
+  request.argv = argv;
+  request.envp = (const char * const *) envp->pdata;
+  request.cwd = self->cwd;
+  request.path_from_envp = (flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP) != 0;
+  request.sources = (const gint *) sources->data;
+  request.targets = (const gint *) targets->data;
+  request.n_fds = sources->len;
+  request.inherit_fds = (flags & G_SUBPROCESS_FLAGS_INHERIT_FDS) != 0;
+  /* Its own group: the terminal's Ctrl-C is the parent's to handle, and
+   * ending the worker can end what it started. */
+  request.new_process_group = TRUE;
+
+  ok = arip_spawn (&request, &pid, &pidfd, &local_error);
 
   /* The child's ends belong to the child now, or to nobody. */
   close_fd (&sv[1]);
@@ -883,8 +1154,10 @@ arip_launcher_spawn (AripLauncher     *self,
     goto fail_local;
 
   result->pid = pid;
+  result->pidfd = pidfd;
   result->channel_fd = sv[0];
   result->crash_fd = crash[0];
+  result->control_fd = control_fd;
   result->stdin_fd = in_pipe[1];
   result->stdout_fd = out_pipe[0];
   result->stderr_fd = err_pipe[0];
@@ -907,5 +1180,6 @@ fail_local:
   close_fd (&out_pipe[1]);
   close_fd (&err_pipe[0]);
   close_fd (&err_pipe[1]);
+  close_fd (&control_fd);
   return FALSE;
 }

@@ -66,6 +66,11 @@ void                 arip_launcher_set_startup_timeout (AripLauncher         *se
 ARIP_AVAILABLE_IN_ALL
 guint                arip_launcher_get_startup_timeout (AripLauncher         *self);
 ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_set_call_timeout    (AripLauncher         *self,
+                                                        guint                 timeout_ms);
+ARIP_AVAILABLE_IN_ALL
+guint                arip_launcher_get_call_timeout    (AripLauncher         *self);
+ARIP_AVAILABLE_IN_ALL
 void                 arip_launcher_set_stop_timeouts   (AripLauncher         *self,
                                                         guint                 interrupt_ms,
                                                         guint                 terminate_ms);

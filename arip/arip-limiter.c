@@ -14,22 +14,41 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "arip-error.h"
 #include "arip-limiter.h"
 #include "arip-limiter-private.h"
 
 #define DEFAULT_MAX_PROCESSES 16
+
+typedef enum {
+  SLOT_BUSY,
+  SLOT_IDLE,
+  SLOT_RECLAIMED,
+} SlotState;
+
+struct _AripSlot {
+  SlotState            state;
+  GMainContext        *context;    /* where the holder releases it */
+  AripSlotReclaimFunc  reclaim;
+  gpointer             reclaim_data;
+  GList                held_link;  /* in held, unless reclaimed */
+  GList                idle_link;  /* in idle while SLOT_IDLE */
+};
 
 typedef struct {
   GTask   *task;
   GSource *cancel_source;
   GList    link;   /* in waiters; link.data == this */
   gboolean queued;
+  AripSlot *slot;  /* granted, not yet taken by finish() */
 } Waiter;
 
 static GMutex lock;
 static guint max_processes;   /* 0 until read from the environment */
 static guint running;
 static GQueue waiters = G_QUEUE_INIT;
+static GQueue held = G_QUEUE_INIT;   /* every slot not reclaimed */
+static GQueue idle = G_QUEUE_INIT;   /* idle holders, longest idle first */
 
 static guint
 read_limit_locked (void)
@@ -52,20 +71,64 @@ read_limit_locked (void)
   return max_processes;
 }
 
-/* Grants free slots to queued waiters; returns the tasks to complete, to be
+static AripSlot *
+new_slot_locked (GMainContext *context)
+{
+  AripSlot *slot = g_new0 (AripSlot, 1);
+
+  slot->state = SLOT_BUSY;
+  slot->context = context != NULL ? g_main_context_ref (context) : NULL;
+  slot->held_link.data = slot;
+  g_queue_push_tail_link (&held, &slot->held_link);
+  return slot;
+}
+
+/* Takes the slot of the holder idle the longest, which ends it; the
+ * count of running children does not change: the slot changes hands. */
+static gboolean
+reclaim_one_locked (void)
+{
+  AripSlot *victim;
+
+  if (idle.head == NULL)
+    return FALSE;
+
+  victim = idle.head->data;
+  g_queue_unlink (&idle, &victim->idle_link);
+  g_queue_unlink (&held, &victim->held_link);
+  victim->state = SLOT_RECLAIMED;
+  victim->reclaim (victim->reclaim_data);
+  return TRUE;
+}
+
+/* A slot for a new holder, if there is room or an idle holder yields. */
+static AripSlot *
+take_locked (GMainContext *context)
+{
+  if (running < read_limit_locked ())
+    running++;
+  else if (!reclaim_one_locked ())
+    return NULL;
+  return new_slot_locked (context);
+}
+
+/* Grants slots to queued waiters; returns the waiters to complete, to be
  * completed once the lock is dropped. */
 static GSList *
 grant_locked (void)
 {
   GSList *granted = NULL;
 
-  while (running < read_limit_locked () && waiters.head != NULL)
+  while (waiters.head != NULL)
     {
       Waiter *waiter = waiters.head->data;
+      AripSlot *slot = take_locked (g_task_get_context (waiter->task));
 
+      if (slot == NULL)
+        break;
       g_queue_unlink (&waiters, &waiter->link);
       waiter->queued = FALSE;
-      running++;
+      waiter->slot = slot;
       granted = g_slist_prepend (granted, waiter);
     }
   return g_slist_reverse (granted);
@@ -153,38 +216,95 @@ arip_get_running_processes (void)
   return value;
 }
 
-gboolean
-arip_limiter_try_acquire (void)
+AripSlot *
+arip_limiter_try_acquire (GMainContext *context)
 {
-  gboolean ok = FALSE;
+  AripSlot *slot = NULL;
 
   g_mutex_lock (&lock);
-  if (waiters.head == NULL && running < read_limit_locked ())
+  if (waiters.head == NULL)
+    slot = take_locked (context);
+  g_mutex_unlock (&lock);
+  return slot;
+}
+
+void
+arip_slot_release (AripSlot *slot)
+{
+  GSList *granted = NULL;
+
+  if (slot == NULL)
+    return;
+
+  g_mutex_lock (&lock);
+  if (slot->state != SLOT_RECLAIMED)
     {
-      running++;
-      ok = TRUE;
+      if (slot->state == SLOT_IDLE)
+        g_queue_unlink (&idle, &slot->idle_link);
+      g_queue_unlink (&held, &slot->held_link);
+      if (G_UNLIKELY (running == 0))
+        g_critical ("%s: no slot is held", G_STRFUNC);
+      else
+        running--;
+      granted = grant_locked ();
     }
+  g_mutex_unlock (&lock);
+
+  complete_granted (granted);
+  g_clear_pointer (&slot->context, g_main_context_unref);
+  g_free (slot);
+}
+
+void
+arip_slot_set_idle (AripSlot            *slot,
+                    AripSlotReclaimFunc  reclaim,
+                    gpointer             user_data)
+{
+  GSList *granted = NULL;
+
+  g_return_if_fail (reclaim != NULL);
+
+  g_mutex_lock (&lock);
+  if (slot->state == SLOT_BUSY)
+    {
+      slot->state = SLOT_IDLE;
+      slot->reclaim = reclaim;
+      slot->reclaim_data = user_data;
+      slot->idle_link.data = slot;
+      g_queue_push_tail_link (&idle, &slot->idle_link);
+      /* Someone may be waiting for exactly this. */
+      granted = grant_locked ();
+    }
+  g_mutex_unlock (&lock);
+
+  complete_granted (granted);
+}
+
+gboolean
+arip_slot_set_busy (AripSlot *slot)
+{
+  gboolean ok;
+
+  g_mutex_lock (&lock);
+  if (slot->state == SLOT_IDLE)
+    {
+      g_queue_unlink (&idle, &slot->idle_link);
+      slot->state = SLOT_BUSY;
+    }
+  ok = slot->state == SLOT_BUSY;
   g_mutex_unlock (&lock);
   return ok;
 }
 
-void
-arip_limiter_release (void)
+gboolean
+arip_slot_is_reclaimed (AripSlot *slot)
 {
-  GSList *granted;
+  gboolean reclaimed;
 
   g_mutex_lock (&lock);
-  if (G_UNLIKELY (running == 0))
-    {
-      g_mutex_unlock (&lock);
-      g_critical ("%s: no slot is held", G_STRFUNC);
-      return;
-    }
-  running--;
-  granted = grant_locked ();
+  reclaimed = slot->state == SLOT_RECLAIMED;
   g_mutex_unlock (&lock);
-
-  complete_granted (granted);
+  return reclaimed;
 }
 
 static void
@@ -197,6 +317,8 @@ waiter_free (gpointer data)
       g_source_destroy (waiter->cancel_source);
       g_source_unref (waiter->cancel_source);
     }
+  /* Granted, but nobody called finish(): give it back. */
+  arip_slot_release (waiter->slot);
   g_free (waiter);
 }
 
@@ -228,14 +350,37 @@ on_cancelled (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* Whether a thread that blocks now could never get a slot: every slot
+ * is busy in a main context that this very thread owns (it is dispatching
+ * it further up its stack), other than the one it will wait in. */
+static gboolean
+would_deadlock_locked (GMainContext *waiting_in)
+{
+  if (held.head == NULL)
+    return FALSE;
+
+  for (GList *l = held.head; l != NULL; l = l->next)
+    {
+      AripSlot *slot = l->data;
+
+      if (slot->state != SLOT_BUSY || slot->context == NULL ||
+          slot->context == waiting_in || !g_main_context_is_owner (slot->context))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 void
-arip_limiter_acquire_async (GCancellable        *cancellable,
+arip_limiter_acquire_async (gboolean             blocking,
+                            GCancellable        *cancellable,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)
 {
   GTask *task;
   Waiter *waiter;
   GSList *granted;
+  gboolean deadlock = FALSE;
+  guint limit;
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, arip_limiter_acquire_async);
@@ -263,16 +408,40 @@ arip_limiter_acquire_async (GCancellable        *cancellable,
   waiter->queued = TRUE;
   g_queue_push_tail_link (&waiters, &waiter->link);
   granted = grant_locked ();
+  if (waiter->queued && blocking && would_deadlock_locked (g_task_get_context (task)))
+    {
+      g_queue_unlink (&waiters, &waiter->link);
+      waiter->queued = FALSE;
+      deadlock = TRUE;
+    }
+  limit = read_limit_locked ();
   g_mutex_unlock (&lock);
 
   complete_granted (granted);
+
+  if (deadlock)
+    {
+      g_task_return_new_error (task, ARIP_ERROR, ARIP_ERROR_WOULD_DEADLOCK,
+                               _("All %u process slots are held by processes of a main context "
+                                 "this thread is running, which cannot make progress while it "
+                                 "blocks; wait asynchronously, or raise the limit with "
+                                 "arip_set_max_processes()"), limit);
+      g_object_unref (task);
+      return;
+    }
+
 }
 
-gboolean
+AripSlot *
 arip_limiter_acquire_finish (GAsyncResult  *result,
                              GError       **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  Waiter *waiter;
 
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return NULL;
+  waiter = g_task_get_task_data (G_TASK (result));
+  return g_steal_pointer (&waiter->slot);
 }

@@ -7,11 +7,18 @@
  * answering each with a result or an error frame, until its channel closes.
  * Calls are numbered from 1 on each worker; an interrupt is sent with
  * sigqueue() carrying that number, so it can only ever reach the call it
- * was meant for.
+ * was meant for, and the worker writes the number of each call it begins
+ * on a page it shares with the parent, so a call that a dying worker never
+ * began goes to another worker instead of failing.
+ *
+ * The worker's process, channel, exit and slot are an AripChild; what is
+ * here is the queue, the idle workers and their recycling.
  *
  * All the pool's state lives in the main context that was the thread
  * default when the pool was created; calls made from other threads are
- * handed over to it with g_main_context_invoke().
+ * handed over to it with g_main_context_invoke(). Everything that may
+ * complete a call (and so run user code, which may drop the last
+ * reference to the pool) holds a reference to the pool while it works.
  */
 #include "config.h"
 
@@ -23,16 +30,21 @@
 #include <glib/gi18n-lib.h>
 
 #include "arip-channel-private.h"
+#include "arip-child-private.h"
 #include "arip-error.h"
 #include "arip-error-private.h"
 #include "arip-launcher-private.h"
 #include "arip-limiter.h"
 #include "arip-limiter-private.h"
 #include "arip-pool.h"
-#include "arip-process-private.h"
 #include "arip-signals-private.h"
 
 #define DEFAULT_IDLE_TIMEOUT_S 300
+/* After a worker could not be started, how long to wait before trying
+ * again while other workers serve the queue. */
+#define START_RETRY_MS 100
+/* How often a call that a dying worker never began is given to another. */
+#define MAX_REQUEUES 3
 
 /**
  * AripPool:
@@ -45,17 +57,21 @@
  * recently used first), starts a new worker if none is idle and fewer than
  * [property@Arip.Pool:max-workers] run, and otherwise queues the call, first
  * come first served. Workers count against the global limiter
- * ([func@Arip.get_max_processes]) for as long as they live.
+ * ([func@Arip.get_max_processes]) for as long as they live; an idle worker
+ * gives its slot up (and stops) when another process waits for one.
  *
  * A worker that crashes or exits fails only the call it was running, with
  * the same errors a one-shot [class@Arip.Process] gives
- * (%ARIP_ERROR_SIGNALED, %ARIP_ERROR_EXITED, …), and is replaced. Workers
- * idle for [property@Arip.Pool:idle-timeout] seconds stop, and
+ * (%ARIP_ERROR_SIGNALED, %ARIP_ERROR_EXITED, …), and is replaced; a call it
+ * had not begun yet goes to another worker. Workers idle for
+ * [property@Arip.Pool:idle-timeout] seconds stop, and
  * [property@Arip.Pool:max-calls-per-worker] recycles them after a number of
  * calls.
  *
  * Pool workers inherit the parent's standard streams: the launcher's
- * `*_PIPE` flags do not apply to them.
+ * `*_PIPE` flags do not apply to them. Like every worker they start with
+ * the parent's environment as it is when they start, with the launcher's
+ * changes.
  */
 
 typedef enum {
@@ -74,17 +90,12 @@ struct _PoolWorker {
   gint          ref_count;
   AripPool     *pool;          /* NULL once the pool is disposed */
   WorkerState   state;
-  GPid          pid;
-  AripChannel  *channel;
-  gint          crash_fd;
-  guint         has_slot : 1;
-  guint         reaped : 1;
+  AripChild    *child;
   guint32       n_calls;
   gint64        idle_since;    /* monotonic µs, when it last became idle */
+  gboolean      yields;        /* idle, and its slot may go to a waiter */
   PoolCall     *call;
-  GError       *own_error;     /* invalid data, startup timeout */
-  GSource      *child_watch;
-  GSource      *timer;         /* startup, idle or retire timeout */
+  GSource      *timer;         /* idle timeout */
   GCancellable *slot_cancellable;
   GList         link;          /* in pool->workers */
   GList         idle_link;     /* in pool->idle */
@@ -99,8 +110,11 @@ struct _PoolCall {
   PoolWorker   *worker;        /* while running */
   guint32       seq;
   guint         cancelled : 1;
+  guint         timed_out : 1;
+  guint         requeues;
   AripStopStage stop_stage;
   GSource      *stop_timer;
+  GSource      *call_timer;
   GList         link;          /* in pool->queue */
 };
 
@@ -118,6 +132,7 @@ struct _AripPool
   GQueue        idle;          /* idle workers, most recently used first */
   GQueue        queue;         /* calls waiting for a worker */
   guint         n_starting;
+  GSource      *retry_timer;   /* no new worker before it fires */
   gboolean      closing;
   gboolean      dispatching;
   gboolean      dispatch_again;
@@ -177,11 +192,12 @@ worker_unref (PoolWorker *worker)
 
   g_assert (worker->call == NULL);
   clear_source (&worker->timer);
-  g_clear_pointer (&worker->channel, arip_channel_unref);
-  if (worker->crash_fd >= 0)
-    close (worker->crash_fd);
+  if (worker->child != NULL)
+    {
+      arip_child_detach (worker->child);
+      arip_child_unref (worker->child);
+    }
   g_clear_object (&worker->slot_cancellable);
-  g_clear_error (&worker->own_error);
   g_free (worker);
 }
 
@@ -204,36 +220,6 @@ set_timer (PoolWorker  *worker,
   g_source_attach (worker->timer, worker->pool->context);
 }
 
-static void
-kill_worker (PoolWorker *worker)
-{
-  if (worker->pid > 0 && !worker->reaped)
-    kill (worker->pid, SIGKILL);
-}
-
-static void
-worker_fail (PoolWorker *worker,
-             GError     *error)
-{
-  if (worker->own_error == NULL)
-    worker->own_error = error;
-  else
-    g_error_free (error);
-
-  if (worker->channel != NULL)
-    arip_channel_close (worker->channel);
-  kill_worker (worker);
-}
-
-static void
-worker_protocol_violation (PoolWorker *worker,
-                           const char *what)
-{
-  worker_fail (worker, g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                                    _("Pool worker process %d sent invalid data: %s; it was killed"),
-                                    (int) worker->pid, what));
-}
-
 /* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
 
@@ -243,9 +229,16 @@ pool_call_free (PoolCall *call)
   g_assert (call->worker == NULL);
   clear_source (&call->cancel_source);
   clear_source (&call->stop_timer);
+  clear_source (&call->call_timer);
   g_free (call->function);
   g_clear_pointer (&call->args, g_variant_unref);
   g_free (call);
+}
+
+static gboolean
+call_is_cancelled (PoolCall *call)
+{
+  return call->cancelled || g_cancellable_is_cancelled (g_task_get_cancellable (call->task));
 }
 
 /* Detaches @call from its worker or the queue and completes its task with
@@ -259,6 +252,7 @@ complete_call (PoolCall *call,
 
   clear_source (&call->cancel_source);
   clear_source (&call->stop_timer);
+  clear_source (&call->call_timer);
   if (call->worker != NULL)
     {
       call->worker->call = NULL;
@@ -270,12 +264,24 @@ complete_call (PoolCall *call,
       call->link.data = NULL;
     }
 
-  if (call->cancelled)
+  /* Cancelled before we completed it: cancelled, whatever came, as GIO
+   * promises. */
+  if (call_is_cancelled (call))
     {
       g_clear_pointer (&value, g_variant_unref);
       g_clear_error (&error);
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                _("Running “%s” was cancelled"), call->function);
+    }
+  else if (call->timed_out)
+    {
+      guint timeout_ms = arip_launcher_get_call_timeout (call->pool->launcher);
+
+      g_clear_pointer (&value, g_variant_unref);
+      g_clear_error (&error);
+      g_task_return_new_error (task, ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
+                               _("“%s” ran longer than its call timeout of %u ms; it was stopped"),
+                               call->function, timeout_ms);
     }
   else if (error != NULL)
     {
@@ -288,6 +294,25 @@ complete_call (PoolCall *call,
   g_object_unref (task);
 }
 
+/* Puts a call that never began back at the head of the queue. */
+static void
+requeue_call (PoolCall *call)
+{
+  AripPool *self = call->pool;
+
+  clear_source (&call->stop_timer);
+  clear_source (&call->call_timer);
+  if (call->worker != NULL)
+    {
+      call->worker->call = NULL;
+      call->worker = NULL;
+    }
+  call->stop_stage = ARIP_STOP_NONE;
+  call->requeues++;
+  call->link.data = call;
+  g_queue_push_head_link (&self->queue, &call->link);
+}
+
 static gboolean on_stop_timer (gpointer user_data);
 
 static void
@@ -298,13 +323,19 @@ escalate (PoolCall *call)
   gint wait_ms;
 
   clear_source (&call->stop_timer);
-  if (worker == NULL || worker->pid <= 0 || worker->reaped)
+  if (worker == NULL || worker->child == NULL)
     return;
 
   arip_launcher_get_stop_timeouts (call->pool->launcher, &interrupt_ms, &terminate_ms);
 
   /* The interrupt names the call, so it cannot reach the worker's next. */
-  wait_ms = arip_stop_step (worker->pid, call->seq, &call->stop_stage, interrupt_ms, terminate_ms);
+  wait_ms = arip_child_stop_step (worker->child, call->seq, &call->stop_stage,
+                                  interrupt_ms, terminate_ms);
+  if (wait_ms == 0)
+    {
+      escalate (call);
+      return;
+    }
   if (wait_ms < 0)
     return;
 
@@ -325,17 +356,30 @@ on_stop_timer (gpointer user_data)
 }
 
 static gboolean
+on_call_timeout (gpointer user_data)
+{
+  PoolCall *call = user_data;
+
+  g_clear_pointer (&call->call_timer, g_source_unref);
+  call->timed_out = TRUE;
+  if (call->stop_stage == ARIP_STOP_NONE)
+    escalate (call);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 on_call_cancelled (GCancellable *cancellable,
                    gpointer      user_data)
 {
   PoolCall *call = user_data;
+  g_autoptr(AripPool) self = g_object_ref (call->pool);
 
   g_clear_pointer (&call->cancel_source, g_source_unref);
   call->cancelled = TRUE;
 
   if (call->worker == NULL)
-    complete_call (call, NULL, NULL);   /* still queued */
-  else
+    complete_call (call, NULL, NULL);   /* still queued: it never runs */
+  else if (call->stop_stage == ARIP_STOP_NONE)
     escalate (call);                     /* answered or dead: completes */
 
   return G_SOURCE_REMOVE;
@@ -352,6 +396,9 @@ make_idle (PoolWorker *worker)
   worker->state = WORKER_IDLE;
   worker->idle_link.data = worker;
   g_queue_push_head_link (&self->idle, &worker->idle_link);
+  arip_child_set_description (worker->child, NULL);
+  /* It yields its slot once dispatch() left it idle. */
+  worker->yields = FALSE;
 }
 
 static gboolean on_idle_timeout (gpointer user_data);
@@ -388,24 +435,14 @@ on_idle_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_retire_timeout (gpointer user_data)
-{
-  PoolWorker *worker = user_data;
-
-  g_clear_pointer (&worker->timer, g_source_unref);
-  kill_worker (worker);
-  return G_SOURCE_REMOVE;
-}
-
-/* Lets a worker go: it exits when its channel closes. */
+/* Lets a worker go: it exits when its channel closes, or is killed soon
+ * after. */
 static void
 retire_worker (PoolWorker *worker)
 {
   AripPool *self = worker->pool;
-  guint interrupt_ms, terminate_ms;
 
-  if (worker->state == WORKER_IDLE)
+  if (worker->idle_link.data != NULL)
     {
       g_queue_unlink (&self->idle, &worker->idle_link);
       worker->idle_link.data = NULL;
@@ -422,11 +459,9 @@ retire_worker (PoolWorker *worker)
     self->n_starting--;
 
   worker->state = WORKER_RETIRING;
-  if (worker->channel != NULL)
-    arip_channel_close (worker->channel);
-
-  arip_launcher_get_stop_timeouts (self->launcher, &interrupt_ms, &terminate_ms);
-  set_timer (worker, MAX (1000, terminate_ms), on_retire_timeout, "[arip] pool worker retire");
+  clear_source (&worker->timer);
+  if (worker->child != NULL)
+    arip_child_release (worker->child);
 }
 
 /* Removes a worker that is gone (or never came) from the pool. */
@@ -445,12 +480,6 @@ forget_worker (PoolWorker *worker)
   worker->state = WORKER_DEAD;
   clear_source (&worker->timer);
 
-  if (worker->has_slot)
-    {
-      worker->has_slot = FALSE;
-      arip_limiter_release ();
-    }
-
   if (worker->link.data != NULL)
     {
       g_queue_unlink (&self->workers, &worker->link);
@@ -460,9 +489,21 @@ forget_worker (PoolWorker *worker)
     }
 }
 
-/* A worker that could not start fails the oldest queued call, so that a
- * launcher that can never start a worker fails calls instead of trying
- * forever. */
+static gboolean
+on_retry_timer (gpointer user_data)
+{
+  AripPool *self = user_data;
+
+  g_clear_pointer (&self->retry_timer, g_source_unref);
+  dispatch (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A worker could not start (the launcher is broken, or the system is out
+ * of processes or descriptors). While other workers live, the queue waits
+ * for them, and a new start is tried a little later. With none left, the
+ * oldest queued call fails: a launcher that can never start a worker fails
+ * calls instead of trying forever. */
 static void
 worker_start_failed (PoolWorker *worker,
                      GError     *error)
@@ -472,116 +513,69 @@ worker_start_failed (PoolWorker *worker,
 
   forget_worker (worker);
 
-  call = g_queue_peek_head (&self->queue);
-  if (call != NULL)
-    complete_call (call, NULL, error);
+  if (self->workers.length > 0)
+    {
+      g_debug ("A pool worker could not start (%s); the live workers serve the queue",
+               error->message);
+      g_error_free (error);
+      if (self->retry_timer == NULL)
+        {
+          self->retry_timer = g_timeout_source_new (START_RETRY_MS);
+          g_source_set_callback (self->retry_timer, on_retry_timer, self, NULL);
+          g_source_set_static_name (self->retry_timer, "[arip] pool start retry");
+          g_source_attach (self->retry_timer, self->context);
+        }
+    }
   else
-    g_error_free (error);
+    {
+      call = g_queue_peek_head (&self->queue);
+      if (call != NULL)
+        complete_call (call, NULL, error);
+      else
+        g_error_free (error);
+    }
 
   dispatch (self);
   check_closed (self);
 }
 
 static void
-on_worker_exit (GPid     pid,
-                gint     wait_status,
-                gpointer user_data)
+on_child_ready (AripChild *child,
+                gpointer   user_data)
 {
   PoolWorker *worker = user_data;
-  AripPool *self = worker->pool;
-  g_autoptr(GString) last_words = NULL;
-  PoolCall *call = worker->call;
-  WorkerState state = worker->state;
+  g_autoptr(AripPool) self = g_object_ref (worker->pool);
 
-  worker->reaped = TRUE;
-  g_clear_pointer (&worker->child_watch, g_source_unref);
-
-  if (self == NULL)
-    return;
-
-  /* Frames the worker wrote before it died still count. */
-  if (worker->channel != NULL)
-    arip_channel_drain (worker->channel);
-  call = worker->call;
-  state = worker->state;
-
-  last_words = arip_read_last_words (worker->crash_fd);
-  if (worker->crash_fd >= 0)
+  if (worker->state != WORKER_STARTING)
     {
-      close (worker->crash_fd);
-      worker->crash_fd = -1;
-    }
-
-  if (state == WORKER_STARTING)
-    {
-      GError *error = worker->own_error != NULL
-        ? g_error_copy (worker->own_error)
-        : arip_exit_error_new (pid, "(pool worker startup)", wait_status, last_words);
-      worker_start_failed (worker, error);
+      arip_child_protocol_violation (child, _("a hello out of turn"));
       return;
     }
 
-  if (call != NULL)
+  self->n_starting--;
+  arip_child_stop_startup_timer (child);
+  if (self->closing)
     {
-      GError *error;
-
-      if (worker->own_error != NULL)
-        error = g_error_copy (worker->own_error);
-      else if (call->stop_stage == ARIP_STOP_KILLED && WIFSIGNALED (wait_status) &&
-               WTERMSIG (wait_status) == SIGKILL)
-        error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
-                             _("Pool worker process %d running “%s” was killed"),
-                             (int) pid, call->function);
-      else
-        error = arip_exit_error_new (pid, call->function, wait_status, last_words);
-
-      complete_call (call, NULL, error);
+      worker->state = WORKER_IDLE;   /* so retiring counts right */
+      retire_worker (worker);
+      check_closed (self);
+      return;
     }
-
-  forget_worker (worker);
+  make_idle (worker);
+  arm_idle_timer (worker);
   dispatch (self);
-  check_closed (self);
 }
 
 static void
-on_worker_frame (AripChannel *channel,
-                 AripFrame   *frame,
-                 gpointer     user_data)
+on_child_frame (AripChild *child,
+                AripFrame *frame,
+                gpointer   user_data)
 {
   PoolWorker *worker = user_data;
-  AripPool *self = worker->pool;
-
-  if (self == NULL || worker->own_error != NULL)
-    return;
+  g_autoptr(AripPool) self = g_object_ref (worker->pool);
 
   switch (frame->kind)
     {
-    case ARIP_FRAME_HELLO:
-      {
-        guint32 version = frame->u32;
-        gint32 pid = frame->i32;
-
-        if (worker->state != WORKER_STARTING)
-          worker_protocol_violation (worker, _("a second hello"));
-        else if (version != ARIP_PROTOCOL_VERSION || pid != worker->pid)
-          worker_protocol_violation (worker, _("a hello with the wrong version or pid"));
-        else
-          {
-            self->n_starting--;
-            clear_source (&worker->timer);
-            if (self->closing)
-              {
-                worker->state = WORKER_IDLE;   /* so retiring counts right */
-                retire_worker (worker);
-                return;
-              }
-            make_idle (worker);
-            arm_idle_timer (worker);
-            dispatch (self);
-          }
-      }
-      break;
-
     case ARIP_FRAME_RESULT:
     case ARIP_FRAME_ERROR:
       {
@@ -591,7 +585,7 @@ on_worker_frame (AripChannel *channel,
 
         if (worker->state != WORKER_BUSY || call == NULL)
           {
-            worker_protocol_violation (worker, _("an answer while no call was running"));
+            arip_child_protocol_violation (child, _("an answer while no call was running"));
             break;
           }
 
@@ -599,15 +593,17 @@ on_worker_frame (AripChannel *channel,
           value = g_variant_ref (frame->value);
         else if ((error = arip_frame_payload_to_error (frame->payload)) == NULL)
           {
-            worker_protocol_violation (worker, _("an error whose domain is not a valid name"));
+            arip_child_protocol_violation (child, _("an error whose domain is not a valid name"));
             break;
           }
 
         worker->state = WORKER_IDLE;   /* not yet in the idle queue */
         complete_call (call, value, error);
 
-        if (self->closing ||
-            (self->max_calls_per_worker > 0 && worker->n_calls >= self->max_calls_per_worker))
+        if (worker->state != WORKER_IDLE)
+          ;   /* the callback disposed of the pool meanwhile */
+        else if (self->closing ||
+                 (self->max_calls_per_worker > 0 && worker->n_calls >= self->max_calls_per_worker))
           retire_worker (worker);
         else
           {
@@ -623,89 +619,111 @@ on_worker_frame (AripChannel *channel,
     case ARIP_FRAME_PROGRESS:
       /* A pool call has nobody to tell. */
       if (worker->state != WORKER_BUSY)
-        worker_protocol_violation (worker, _("a message while no call was running"));
+        arip_child_protocol_violation (child, _("a message while no call was running"));
       break;
 
+    case ARIP_FRAME_HELLO:
     case ARIP_FRAME_STATE:
     case ARIP_FRAME_CALL:
     default:
       {
         g_autofree char *what = g_strdup_printf (_("an unexpected %s frame"),
                                                  arip_frame_kind_to_string (frame->kind));
-        worker_protocol_violation (worker, what);
+        arip_child_protocol_violation (child, what);
       }
       break;
     }
 }
 
-static void
-on_worker_channel_closed (AripChannel  *channel,
-                          const GError *error,
-                          gpointer      user_data)
+static GError *
+on_child_startup_timeout (AripChild *child,
+                          gpointer   user_data)
 {
   PoolWorker *worker = user_data;
 
-  if (worker->pool == NULL || worker->own_error != NULL)
-    return;
+  return g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
+                      _("Pool worker process %d did not say hello within %u ms; it was killed. "
+                        "If the worker is this program started again, check that its main() "
+                        "calls arip_init() at the top"),
+                      (int) arip_child_get_pid (child),
+                      arip_launcher_get_startup_timeout (worker->pool->launcher));
+}
 
-  if (error != NULL && error->domain == ARIP_ERROR)
+static void
+on_child_exited (AripChild *child,
+                 gpointer   user_data)
+{
+  PoolWorker *worker = user_data;
+  g_autoptr(AripPool) self = g_object_ref (worker->pool);
+  PoolCall *call = worker->call;
+  const GError *own = arip_child_get_error (child);
+  gint wait_status = arip_child_get_wait_status (child);
+
+  worker_ref (worker);
+
+  if (worker->state == WORKER_STARTING)
     {
-      worker_protocol_violation (worker, error->message);
+      GError *error = own != NULL ? g_error_copy (own)
+                                  : arip_child_exit_error_new (child, "(pool worker startup)");
+      worker_start_failed (worker, error);
+      worker_unref (worker);
       return;
     }
 
-  /* A worker only closes its channel by exiting; its exit status is
-   * already decided, and one that closes it otherwise is of no use. */
-  kill_worker (worker);
+  if (call != NULL)
+    {
+      /* The worker died before it began this call (a crash after its last
+       * answer, a kill while idle): the call goes to another worker. */
+      if (arip_child_get_started_call (child) < call->seq && call->requeues < MAX_REQUEUES &&
+          !call_is_cancelled (call) && !self->closing)
+        requeue_call (call);
+      else
+        {
+          GError *error;
+
+          if (own != NULL)
+            error = g_error_copy (own);
+          else if (call->stop_stage == ARIP_STOP_KILLED && WIFSIGNALED (wait_status) &&
+                   WTERMSIG (wait_status) == SIGKILL)
+            error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
+                                 _("Pool worker process %d running “%s” was killed"),
+                                 (int) arip_child_get_pid (child), call->function);
+          else
+            error = arip_child_exit_error_new (child, call->function);
+
+          complete_call (call, NULL, error);
+        }
+    }
+
+  if (worker->pool != NULL)
+    forget_worker (worker);
+  worker_unref (worker);
+  dispatch (self);
+  check_closed (self);
 }
 
-static gboolean
-on_startup_timeout (gpointer user_data)
-{
-  PoolWorker *worker = user_data;
-  g_autoptr(AripLauncher) launcher = g_object_ref (worker->pool->launcher);
-
-  g_clear_pointer (&worker->timer, g_source_unref);
-  worker_fail (worker, g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
-                                    _("Pool worker process %d did not say hello within %u ms; it was killed"),
-                                    (int) worker->pid, arip_launcher_get_startup_timeout (launcher)));
-  return G_SOURCE_REMOVE;
-}
+static const AripChildCallbacks child_callbacks = {
+  on_child_ready,
+  on_child_frame,
+  on_child_startup_timeout,
+  on_child_exited,
+};
 
 static void
-spawn_worker (PoolWorker *worker)
+spawn_worker (PoolWorker *worker,
+              AripSlot   *slot)
 {
   AripPool *self = worker->pool;
-  AripSpawnResult spawned;
   GError *error = NULL;
 
-  if (!arip_launcher_spawn (self->launcher, TRUE, &spawned, &error))
+  worker->child = arip_child_new (self->launcher, ARIP_CHILD_POOL, slot, &child_callbacks,
+                                  worker, &error);
+  if (worker->child == NULL)
     {
       worker_start_failed (worker, error);
       return;
     }
-
   worker->state = WORKER_STARTING;
-  worker->pid = spawned.pid;
-  worker->crash_fd = spawned.crash_fd;
-
-  worker->child_watch = g_child_watch_source_new (worker->pid);
-  g_source_set_callback (worker->child_watch, G_SOURCE_FUNC (on_worker_exit),
-                         worker_ref (worker), (GDestroyNotify) worker_unref);
-  g_source_set_static_name (worker->child_watch, "[arip] pool child watch");
-  g_source_attach (worker->child_watch, self->context);
-
-  set_timer (worker, arip_launcher_get_startup_timeout (self->launcher),
-             on_startup_timeout, "[arip] pool startup timeout");
-
-  worker->channel = arip_channel_new (spawned.channel_fd, &error);
-  if (worker->channel == NULL)
-    {
-      worker_fail (worker, error);
-      return;
-    }
-  arip_channel_start_reading (worker->channel, self->context,
-                              on_worker_frame, on_worker_channel_closed, worker);
 }
 
 static void
@@ -714,13 +732,14 @@ on_worker_slot (GObject      *source,
                 gpointer      user_data)
 {
   PoolWorker *worker = user_data;
+  AripSlot *slot = arip_limiter_acquire_finish (result, NULL);
 
-  if (!arip_limiter_acquire_finish (result, NULL))
+  if (slot == NULL)
     {
       /* Cancelled: the pool closed or was disposed meanwhile. */
       if (worker->pool != NULL)
         {
-          AripPool *self = worker->pool;
+          g_autoptr(AripPool) self = g_object_ref (worker->pool);
 
           forget_worker (worker);
           dispatch (self);
@@ -730,21 +749,18 @@ on_worker_slot (GObject      *source,
       return;
     }
 
-  worker->has_slot = TRUE;
   if (worker->pool == NULL || worker->state != WORKER_WAITING_SLOT)
-    {
-      worker->has_slot = FALSE;
-      arip_limiter_release ();
-    }
+    arip_slot_release (slot);
   else if (worker->pool->closing)
     {
-      AripPool *self = worker->pool;
+      g_autoptr(AripPool) self = g_object_ref (worker->pool);
 
+      arip_slot_release (slot);
       forget_worker (worker);
       check_closed (self);
     }
   else
-    spawn_worker (worker);
+    spawn_worker (worker, slot);
 
   worker_unref (worker);
 }
@@ -753,49 +769,81 @@ static void
 start_worker (AripPool *self)
 {
   PoolWorker *worker = g_new0 (PoolWorker, 1);
+  AripSlot *slot;
 
   worker->ref_count = 1;   /* the pool's */
   worker->pool = self;
   worker->state = WORKER_WAITING_SLOT;
-  worker->crash_fd = -1;
   worker->link.data = worker;
   g_queue_push_tail_link (&self->workers, &worker->link);
   self->n_starting++;
   notify_n_workers (self);
 
-  if (arip_limiter_try_acquire ())
-    {
-      worker->has_slot = TRUE;
-      spawn_worker (worker);
-    }
+  slot = arip_limiter_try_acquire (self->context);
+  if (slot != NULL)
+    spawn_worker (worker, slot);
   else
     {
       worker->slot_cancellable = g_cancellable_new ();
-      arip_limiter_acquire_async (worker->slot_cancellable, on_worker_slot, worker_ref (worker));
+      arip_limiter_acquire_async (FALSE, worker->slot_cancellable, on_worker_slot,
+                                  worker_ref (worker));
     }
 }
 
-static void
+/* FALSE if @worker turned out to be gone: @call goes back to the queue. */
+static gboolean
 assign (PoolWorker *worker,
         PoolCall   *call)
 {
   g_autoptr(GError) error = NULL;
+  g_autofree char *description = NULL;
+  GBytes *frame;
+  guint timeout_ms;
 
   worker->state = WORKER_BUSY;
   worker->call = call;
   call->worker = worker;
   call->seq = ++worker->n_calls;
 
-  if (!arip_channel_send_bytes (worker->channel,
-                                arip_frame_encode_call (call->function, call->args, 0),
-                                NULL, &error))
+  frame = arip_frame_encode_call (call->function, call->args, 0);
+  if (frame == NULL)
     {
-      /* Too large, most likely; the worker is still fine. */
+      /* Too large: the call fails, the worker is still fine. */
       worker->state = WORKER_IDLE;
-      complete_call (call, NULL, g_steal_pointer (&error));
+      complete_call (call, NULL, g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
+                                              _("The arguments of “%s” are larger than the limit "
+                                                "of %u bytes"), call->function, ARIP_FRAME_MAX_SIZE));
       make_idle (worker);
       arm_idle_timer (worker);
+      return TRUE;
     }
+
+  if (!arip_child_send (worker->child, frame, NULL, &error))
+    {
+      /* The worker is gone (an idle worker the OOM killer took, say); its
+       * exit comes soon. The call never ran: it goes to another. */
+      call->worker = NULL;
+      worker->call = NULL;
+      worker->state = WORKER_RETIRING;
+      arip_child_fail (worker->child, g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                                   _("Pool worker process %d is gone: %s"),
+                                                   (int) arip_child_get_pid (worker->child),
+                                                   error->message));
+      return FALSE;
+    }
+
+  description = g_strdup_printf (_("running “%s”"), call->function);
+  arip_child_set_description (worker->child, description);
+
+  timeout_ms = arip_launcher_get_call_timeout (call->pool->launcher);
+  if (timeout_ms > 0)
+    {
+      call->call_timer = g_timeout_source_new (timeout_ms);
+      g_source_set_callback (call->call_timer, on_call_timeout, call, NULL);
+      g_source_set_static_name (call->call_timer, "[arip] pool call timeout");
+      g_source_attach (call->call_timer, call->pool->context);
+    }
+  return TRUE;
 }
 
 static void
@@ -809,6 +857,7 @@ dispatch (AripPool *self)
       return;
     }
   self->dispatching = TRUE;
+  g_object_ref (self);
 
   do
     {
@@ -819,24 +868,79 @@ dispatch (AripPool *self)
           PoolCall *call = g_queue_peek_head (&self->queue);
           PoolWorker *worker = g_queue_peek_head (&self->idle);
 
-          if (call == NULL || worker == NULL)
+          if (call == NULL)
             break;
+
+          /* A cancelled call never starts, even if its cancellation has
+           * not been dispatched yet. */
+          if (call_is_cancelled (call))
+            {
+              call->cancelled = TRUE;
+              complete_call (call, NULL, NULL);
+              continue;
+            }
+
+          if (worker == NULL)
+            break;
+
+          g_queue_unlink (&self->idle, &worker->idle_link);
+          worker->idle_link.data = NULL;
+
+          /* Its slot went to a process that waited for one: the worker
+           * is on its way out. */
+          if (!arip_child_set_busy (worker->child))
+            {
+              worker->state = WORKER_RETIRING;
+              continue;
+            }
 
           g_queue_unlink (&self->queue, &call->link);
           call->link.data = NULL;
-          g_queue_unlink (&self->idle, &worker->idle_link);
-          worker->idle_link.data = NULL;
-          assign (worker, call);
+          if (!assign (worker, call))
+            requeue_call (call);
         }
 
-      while (!self->closing &&
+      while (!self->closing && self->retry_timer == NULL &&
              self->queue.length > self->n_starting &&
              self->workers.length < self->max_workers)
         start_worker (self);
+
+      /* Workers still waiting for a slot that the queue no longer needs
+       * stop waiting: they would take slots others wait for. */
+      if (self->queue.length < self->n_starting)
+        {
+          guint excess = self->n_starting - self->queue.length;
+
+          for (GList *l = self->workers.tail; l != NULL && excess > 0; )
+            {
+              PoolWorker *worker = l->data;
+
+              l = l->prev;
+              if (worker->state == WORKER_WAITING_SLOT)
+                {
+                  retire_worker (worker);
+                  excess--;
+                }
+            }
+        }
     }
   while (self->dispatch_again);
 
+  /* What is left idle may give its slot to a process that waits for one:
+   * the limiter ends the worker idle the longest. */
+  for (GList *l = self->idle.head; l != NULL; l = l->next)
+    {
+      PoolWorker *worker = l->data;
+
+      if (!worker->yields)
+        {
+          worker->yields = TRUE;
+          arip_child_set_idle (worker->child);
+        }
+    }
+
   self->dispatching = FALSE;
+  g_object_unref (self);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -870,6 +974,7 @@ begin_close (AripPool *self)
   if (self->closing)
     return;
   self->closing = TRUE;
+  clear_source (&self->retry_timer);
 
   while (self->queue.head != NULL)
     {
@@ -901,32 +1006,47 @@ arip_pool_dispose (GObject *object)
 {
   AripPool *self = ARIP_POOL (object);
 
-  /* No call can be pending here: each holds a reference to the pool. What
-   * is left are idle or retiring workers: they go now. */
+  /* Normally no call is pending here (each holds a reference to the
+   * pool), but g_object_run_dispose() may come at any time: the calls
+   * fail, and every worker goes now. */
+  self->closing = TRUE;
+  clear_source (&self->retry_timer);
+  g_object_ref (self);
+
+  while (self->queue.head != NULL)
+    complete_call (self->queue.head->data, NULL,
+                   g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED, _("The pool was disposed of")));
+
   while (self->workers.head != NULL)
     {
       PoolWorker *worker = self->workers.head->data;
 
       g_queue_unlink (&self->workers, &worker->link);
       worker->link.data = NULL;
+      if (worker->idle_link.data != NULL)
+        g_queue_unlink (&self->idle, &worker->idle_link);
       worker->idle_link.data = NULL;
+      worker->state = WORKER_DEAD;
+      if (worker->call != NULL)
+        complete_call (worker->call, NULL,
+                       g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                    _("The pool was disposed of while “%s” ran"),
+                                    worker->call->function));
       worker->pool = NULL;
       clear_source (&worker->timer);
       if (worker->slot_cancellable != NULL)
         g_cancellable_cancel (worker->slot_cancellable);
-      if (worker->channel != NULL)
-        arip_channel_close (worker->channel);
-      kill_worker (worker);
-      if (worker->has_slot)
-        {
-          worker->has_slot = FALSE;
-          arip_limiter_release ();
-        }
+      if (worker->child != NULL)
+        arip_child_detach (worker->child);
       worker_unref (worker);
     }
   g_queue_init (&self->idle);
+  self->n_starting = 0;
+  check_closed (self);
 
+  /* The last reference may be the one taken above. */
   G_OBJECT_CLASS (arip_pool_parent_class)->dispose (object);
+  g_object_unref (self);
 }
 
 static void
@@ -1004,6 +1124,8 @@ arip_pool_constructed (GObject *object)
 
   G_OBJECT_CLASS (arip_pool_parent_class)->constructed (object);
 
+  /* Its own, so that it may differ from a process's; without changes it
+   * copies nothing. */
   if (self->launcher == NULL)
     self->launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   if (self->max_workers == 0)
@@ -1175,7 +1297,9 @@ arip_pool_run_async (AripPool            *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, arip_pool_run_async);
-  g_task_set_check_cancellable (task, FALSE);
+  /* Cancelled before the callback runs: G_IO_ERROR_CANCELLED, even if the
+   * value came just before. */
+  g_task_set_check_cancellable (task, TRUE);
 
   call = g_new0 (PoolCall, 1);
   call->pool = self;

@@ -22,15 +22,4 @@ GVariant *arip_process_run_sync  (AripProcess         *self,
                                   GCancellable        *cancellable,
                                   GError             **error);
 
-/* Reads what a dying child wrote to its crash pipe (at most 16 KiB),
- * without blocking; NULL if nothing. */
-GString  *arip_read_last_words   (gint                 fd);
-/* The error for a child that ended with @wait_status without answering:
- * ARIP_ERROR_SIGNALED (naming the signal, with @last_words) or
- * ARIP_ERROR_EXITED. */
-GError   *arip_exit_error_new    (GPid                 pid,
-                                  const char          *function,
-                                  gint                 wait_status,
-                                  const GString       *last_words);
-
 G_END_DECLS

@@ -3,13 +3,15 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Everything here happens in the main context that was the thread default
- * when the process was started: the channel's reads, the child watch, the
- * timers and every signal. A started process keeps itself alive until it
- * is FINISHED, and its child watch keeps it alive until the child is
- * reaped, so dropping the last reference of a running process is safe.
+ * when the process was started: the child's frames, its exit, the timers
+ * and every signal. A started process keeps itself alive until it is
+ * FINISHED, so dropping the last reference of a running process is safe.
+ * The child itself (its channel, crash pipe, exit and slot) is an
+ * AripChild; what is here is the call and its states.
  *
  * How a process ends, in order of precedence:
  *   - an error of ours (invalid data, startup timeout, spawn failure);
+ *   - the call timeout expired: TIMED_OUT;
  *   - arip_process_kill() (or the last step of a stop): PROCESS_KILLED;
  *   - the child died of a signal: SIGNALED, with its last words;
  *   - the child exited with a non-zero status: EXITED;
@@ -31,6 +33,7 @@
 #include <gio/gunixoutputstream.h>
 
 #include "arip-channel-private.h"
+#include "arip-child-private.h"
 #include "arip-enum-types.h"
 #include "arip-error.h"
 #include "arip-error-private.h"
@@ -40,10 +43,9 @@
 #include "arip-process-private.h"
 #include "arip-signals-private.h"
 
-#define MAX_LAST_WORDS     (16 * 1024)
-/* How long a child may linger after it answered, or after it closed its
- * channel, before we kill it: at least this, or the stop timeouts. */
-#define MIN_GRACE_MS       1000
+/* Messages to a child that is not reading wait in the parent's memory up
+ * to this much; beyond, they are dropped (with a warning). */
+#define MAX_QUEUED_MESSAGE_BYTES (64 * 1024 * 1024)
 
 /**
  * AripProcess:
@@ -59,6 +61,12 @@
  * it relays the child's messages ([signal@Arip.Process::message]) and
  * progress ([property@Arip.Process:progress]); and it can be signalled,
  * interrupted, terminated, killed or stopped at any moment.
+ *
+ * The child runs in a process group of its own. Terminating, killing or
+ * stopping it reaches the processes it started too, as long as they stay
+ * in its group (a GSubprocess, a fork); a process that moved to a session
+ * of its own (setsid(), daemon()) is out of reach. When the child ends,
+ * whatever is left of its group is killed.
  *
  * All signals are emitted, and all callbacks run, in the thread-default
  * main context of the thread that started the process.
@@ -92,48 +100,48 @@ struct _AripProcess
   gdouble        progress;
 
   guint          startup_timeout_ms;
+  guint          call_timeout_ms;
   guint          interrupt_timeout_ms;
   guint          terminate_timeout_ms;
 
   guint          started : 1;
   guint          spawned : 1;
-  guint          has_slot : 1;
-  guint          reaped : 1;
   guint          finished : 1;
   guint          killed_by_user : 1;
   guint          answered : 1;       /* a result or error frame arrived */
   guint          start_cancelled : 1;
   guint          reached_executing : 1;
-  guint          lingered : 1;          /* killed after answering */
+  guint          timed_out : 1;      /* the call timeout expired */
   guint          if_exited : 1;
   guint          if_signaled : 1;
+  guint          blocking : 1;       /* a sync run waits for it */
+  guint          warned_dropping : 1;
   AripStopStage  stop_stage;
   gint           exit_status;
   gint           term_sig;
 
   GVariant      *result;
   GError        *child_error;   /* the error frame, mapped */
-  GError        *own_error;     /* ours: invalid data, timeout, spawn */
+  GError        *own_error;     /* ours: a failed send */
   GError        *error;         /* the outcome */
 
-  AripChannel   *channel;
-  gint           crash_fd;
-  GString       *last_words;
+  AripChild     *child;
 
   GInputStream  *stdout_pipe;
   GInputStream  *stderr_pipe;
   GOutputStream *stdin_pipe;
 
-  GSource       *child_watch;
-  GSource       *startup_timer;
   GSource       *stop_timer;
-  GSource       *grace_timer;
+  GSource       *call_timer;
   GSource       *start_cancel_source;
   GCancellable  *slot_cancellable;
+  GCancellable  *run_cancellable;   /* a run's: cancelled, it never spawns */
+  GCancellable  *start_cancellable;
 
   GTask         *start_task;
   GList         *waiters;
   GQueue         early_messages;   /* GBytes frames sent before the spawn */
+  gsize          early_bytes;
 };
 
 enum {
@@ -158,11 +166,8 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (AripProcess, arip_process, G_TYPE_OBJECT)
 
-static void kill_child    (AripProcess  *self);
-static void fail_with     (AripProcess  *self,
-                           GError       *error);
-static void conclude      (AripProcess  *self,
-                           gint          wait_status);
+static void conclude      (AripProcess  *self);
+static void begin_stop    (AripProcess  *self);
 
 /* ---------------------------------------------------------------------- */
 /* GObject                                                                */
@@ -174,7 +179,11 @@ arip_process_dispose (GObject *object)
 
   /* Only reached once the process is finished or was never started: a
    * running process holds a reference to itself. */
-  g_clear_pointer (&self->channel, arip_channel_unref);
+  if (self->child != NULL)
+    {
+      arip_child_detach (self->child);
+      g_clear_pointer (&self->child, arip_child_unref);
+    }
 
   G_OBJECT_CLASS (arip_process_parent_class)->dispose (object);
 }
@@ -187,8 +196,6 @@ arip_process_finalize (GObject *object)
   g_assert (self->waiters == NULL);
   g_assert (self->start_task == NULL);
 
-  if (self->crash_fd >= 0)
-    close (self->crash_fd);
   g_free (self->function);
   g_clear_pointer (&self->args, g_variant_unref);
   g_clear_object (&self->launcher);
@@ -197,12 +204,12 @@ arip_process_finalize (GObject *object)
   g_clear_error (&self->child_error);
   g_clear_error (&self->own_error);
   g_clear_error (&self->error);
-  if (self->last_words != NULL)
-    g_string_free (self->last_words, TRUE);
   g_clear_object (&self->stdout_pipe);
   g_clear_object (&self->stderr_pipe);
   g_clear_object (&self->stdin_pipe);
   g_clear_object (&self->slot_cancellable);
+  g_clear_object (&self->run_cancellable);
+  g_clear_object (&self->start_cancellable);
   g_queue_clear_full (&self->early_messages, (GDestroyNotify) g_bytes_unref);
 
   G_OBJECT_CLASS (arip_process_parent_class)->finalize (object);
@@ -386,7 +393,6 @@ static void
 arip_process_init (AripProcess *self)
 {
   self->state = ARIP_STATE_INITIALIZING;
-  self->crash_fd = -1;
 }
 
 /**
@@ -614,31 +620,16 @@ finish (AripProcess *self)
   g_object_ref (self);
 
   self->finished = TRUE;
-  clear_source (&self->startup_timer);
   clear_source (&self->stop_timer);
-  clear_source (&self->grace_timer);
+  clear_source (&self->call_timer);
   if (self->slot_cancellable != NULL)
     g_cancellable_cancel (self->slot_cancellable);
-  if (self->channel != NULL)
-    arip_channel_close (self->channel);
-  if (self->crash_fd >= 0)
-    {
-      close (self->crash_fd);
-      self->crash_fd = -1;
-    }
 
   g_assert (self->error != NULL || self->result != NULL);
 
   set_state (self, ARIP_STATE_FINISHED);
   complete_start (self);
   complete_waiters (self);
-
-  /* Last, so the next queued process starts after this one is seen to end. */
-  if (self->has_slot)
-    {
-      self->has_slot = FALSE;
-      arip_limiter_release ();
-    }
 
   /* Drop the reference that kept the running process alive. */
   if (self->started)
@@ -669,73 +660,46 @@ state_name (AripState state)
   return value != NULL ? value->value_nick : "?";
 }
 
-static void
-protocol_violation (AripProcess *self,
-                    const char  *what)
-{
-  fail_with (self, g_error_new (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                                _("Child process %d running “%s” sent invalid data: %s; it was killed"),
-                                (int) self->pid, self->function, what));
-}
-
 static gboolean
-on_grace_expired (gpointer user_data)
+on_call_timeout (gpointer user_data)
 {
   AripProcess *self = user_data;
 
-  g_clear_pointer (&self->grace_timer, g_source_unref);
-  if (self->answered)
-    {
-      /* It answered, then did not exit: the answer stands. */
-      self->lingered = TRUE;
-      kill_child (self);
-    }
-  else
-    protocol_violation (self, _("it closed its channel without answering and did not exit"));
+  g_clear_pointer (&self->call_timer, g_source_unref);
+  if (self->answered || self->finished)
+    return G_SOURCE_REMOVE;
+
+  self->timed_out = TRUE;
+  begin_stop (self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-arm_grace_timer (AripProcess *self)
+on_child_ready (AripChild *child,
+                gpointer   user_data)
 {
-  if (self->grace_timer != NULL || self->finished)
-    return;
-  self->grace_timer = add_timeout (self,
-                                   MAX (MIN_GRACE_MS, self->interrupt_timeout_ms + self->terminate_timeout_ms),
-                                   on_grace_expired, "[arip] child exit grace");
+  g_autoptr(AripProcess) self = g_object_ref (user_data);
+
+  /* Handlers may end the process (and drop the last reference) from any
+   * state change: hold one while we work. */
+  if (self->state != ARIP_STATE_INITIALIZED)
+    arip_child_protocol_violation (child, _("a hello out of turn"));
+  else
+    set_state (self, ARIP_STATE_WAIT_EXEC_DATA);
 }
 
 static void
-handle_frame (AripProcess *self,
-              AripFrame   *frame)
+on_child_frame (AripChild *child,
+                AripFrame *frame,
+                gpointer   user_data)
 {
+  g_autoptr(AripProcess) self = g_object_ref (user_data);
+
+  if (self->finished)
+    return;
+
   switch (frame->kind)
     {
-    case ARIP_FRAME_HELLO:
-      {
-        guint32 version = frame->u32;
-        gint32 pid = frame->i32;
-
-        if (self->state != ARIP_STATE_INITIALIZED)
-          protocol_violation (self, _("a second hello"));
-        else if (version != ARIP_PROTOCOL_VERSION)
-          {
-            g_autofree char *what =
-              g_strdup_printf (_("it speaks protocol version %u, not %u (is the worker built "
-                                 "against another version of arip?)"),
-                               version, ARIP_PROTOCOL_VERSION);
-            protocol_violation (self, what);
-          }
-        else if (pid != self->pid)
-          {
-            g_autofree char *what = g_strdup_printf (_("its hello names process %d"), (int) pid);
-            protocol_violation (self, what);
-          }
-        else
-          set_state (self, ARIP_STATE_WAIT_EXEC_DATA);
-      }
-      break;
-
     case ARIP_FRAME_STATE:
       {
         guint32 state = frame->u32;
@@ -746,13 +710,16 @@ handle_frame (AripProcess *self,
             g_autofree char *what =
               g_strdup_printf (_("a state change from %s to %s"), state_name (self->state),
                                state <= ARIP_STATE_FINISHED ? state_name (state) : "?");
-            protocol_violation (self, what);
+            arip_child_protocol_violation (child, what);
             break;
           }
         set_state (self, state);
         if (state == ARIP_STATE_EXECUTING && !self->finished)
           {
-            clear_source (&self->startup_timer);
+            arip_child_stop_startup_timer (child);
+            if (self->call_timeout_ms > 0 && !self->answered)
+              self->call_timer = add_timeout (self, self->call_timeout_ms, on_call_timeout,
+                                              "[arip] call timeout");
             complete_start (self);
           }
       }
@@ -761,41 +728,41 @@ handle_frame (AripProcess *self,
     case ARIP_FRAME_RESULT:
       if (self->answered || self->state != ARIP_STATE_EXECUTING)
         {
-          protocol_violation (self, self->answered ? _("a second answer")
-                                                   : _("a result before executing"));
+          arip_child_protocol_violation (child, self->answered ? _("a second answer")
+                                                               : _("a result before executing"));
           break;
         }
       self->result = g_variant_ref (frame->value);
       self->answered = TRUE;
-      arm_grace_timer (self);
+      clear_source (&self->call_timer);
+      arip_child_expect_exit (child);
       break;
 
     case ARIP_FRAME_ERROR:
       if (self->answered || self->state < ARIP_STATE_BOOTING)
         {
-          protocol_violation (self, self->answered ? _("a second answer")
-                                                   : _("an error before booting"));
+          arip_child_protocol_violation (child, self->answered ? _("a second answer")
+                                                               : _("an error before booting"));
           break;
         }
       self->child_error = arip_frame_payload_to_error (frame->payload);
       if (self->child_error == NULL)
         {
-          protocol_violation (self, _("an error whose domain is not a valid name"));
+          arip_child_protocol_violation (child, _("an error whose domain is not a valid name"));
           break;
         }
       self->answered = TRUE;
-      arm_grace_timer (self);
+      clear_source (&self->call_timer);
+      arip_child_expect_exit (child);
       break;
 
     case ARIP_FRAME_MESSAGE:
-      {
-        if (self->answered || self->state < ARIP_STATE_STARTED)
-          {
-            protocol_violation (self, _("a message outside the call"));
-            break;
-          }
-        g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, frame->value);
-      }
+      if (self->answered || self->state < ARIP_STATE_STARTED)
+        {
+          arip_child_protocol_violation (child, _("a message outside the call"));
+          break;
+        }
+      g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, frame->value);
       break;
 
     case ARIP_FRAME_PROGRESS:
@@ -805,7 +772,7 @@ handle_frame (AripProcess *self,
         if (isnan (progress) || progress < 0.0 || progress > 1.0 ||
             self->answered || self->state < ARIP_STATE_STARTED)
           {
-            protocol_violation (self, _("a progress report out of range or outside the call"));
+            arip_child_protocol_violation (child, _("a progress report out of range or outside the call"));
             break;
           }
         if (progress != self->progress)
@@ -816,139 +783,65 @@ handle_frame (AripProcess *self,
       }
       break;
 
+    case ARIP_FRAME_HELLO:
     case ARIP_FRAME_CALL:
     default:
       {
         g_autofree char *what = g_strdup_printf (_("a %s frame, which only the parent sends"),
                                                  arip_frame_kind_to_string (frame->kind));
-        protocol_violation (self, what);
+        arip_child_protocol_violation (child, what);
       }
       break;
     }
 }
 
-static void
-on_frame (AripChannel *channel,
-          AripFrame   *frame,
-          gpointer     user_data)
+static GError *
+on_child_startup_timeout (AripChild *child,
+                          gpointer   user_data)
 {
   AripProcess *self = user_data;
 
-  if (self->finished || self->own_error != NULL)
-    return;
-
-  /* A frame's descriptors have no use yet in the parent. */
-  handle_frame (self, frame);
+  return g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
+                      _("Child process %d did not start running “%s” within %u ms "
+                        "(stuck in state %s); it was killed. If the worker is this program "
+                        "started again, check that its main() calls arip_init() at the top"),
+                      (int) self->pid, self->function, self->startup_timeout_ms,
+                      state_name (self->state));
 }
 
 static void
-on_channel_closed (AripChannel  *channel,
-                   const GError *error,
-                   gpointer      user_data)
+on_child_exited (AripChild *child,
+                 gpointer   user_data)
 {
   AripProcess *self = user_data;
 
-  if (self->finished || self->own_error != NULL)
-    return;
-
-  if (error != NULL && error->domain == ARIP_ERROR)
-    {
-      protocol_violation (self, error->message);
-      return;
-    }
-
-  /* The child closed its end (it is probably dying; the child watch tells
-   * how). One that hangs on without its channel is of no use. */
-  arm_grace_timer (self);
+  g_object_ref (self);
+  conclude (self);
+  g_object_unref (self);
 }
+
+static const AripChildCallbacks child_callbacks = {
+  on_child_ready,
+  on_child_frame,
+  on_child_startup_timeout,
+  on_child_exited,
+};
 
 /* ---------------------------------------------------------------------- */
 /* The end of the child                                                   */
 
-GString *
-arip_read_last_words (gint fd)
-{
-  GString *words = NULL;
-  char buf[4096];
-
-  if (fd < 0)
-    return NULL;
-
-  for (;;)
-    {
-      gssize n = read (fd, buf, sizeof buf);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      if (words == NULL)
-        words = g_string_new (NULL);
-      if (words->len < MAX_LAST_WORDS)
-        g_string_append_len (words, buf, MIN ((gsize) n, MAX_LAST_WORDS - words->len));
-    }
-
-  return words;
-}
-
 static void
-read_last_words (AripProcess *self)
+conclude (AripProcess *self)
 {
-  if (self->crash_fd < 0)
-    return;
+  AripChild *child = self->child;
+  gint wait_status;
+  const GError *child_own;
 
-  self->last_words = arip_read_last_words (self->crash_fd);
-  close (self->crash_fd);
-  self->crash_fd = -1;
-}
-
-GError *
-arip_exit_error_new (GPid           pid,
-                     const char    *function,
-                     gint           wait_status,
-                     const GString *last_words)
-{
-  if (WIFSIGNALED (wait_status))
-    {
-      g_autofree char *signame = arip_signal_describe (WTERMSIG (wait_status));
-      g_autoptr(GString) message = g_string_new (NULL);
-
-      g_string_printf (message, _("Child process %d was terminated by %s while running “%s”"),
-                       (int) pid, signame, function);
-
-      if (last_words != NULL && last_words->len > 0)
-        {
-          g_autofree char *valid = g_utf8_make_valid (last_words->str, last_words->len);
-
-          g_string_append (message, _(". Its last words:"));
-          g_string_append_c (message, '\n');
-          g_string_append (message, g_strchomp (valid));
-        }
-
-      return g_error_new_literal (ARIP_ERROR, ARIP_ERROR_SIGNALED, message->str);
-    }
-
-  if (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) != 0)
-    return g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
-                        _("Child process %d exited with status %d while running “%s”"),
-                        (int) pid, WEXITSTATUS (wait_status), function);
-
-  return g_error_new (ARIP_ERROR, ARIP_ERROR_EXITED,
-                      _("Child process %d exited with status %d before “%s” returned a result"),
-                      (int) pid, WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : -1, function);
-}
-
-static void
-conclude (AripProcess *self,
-          gint         wait_status)
-{
   if (self->finished)
     return;
 
-  /* Whatever the child wrote before it died is in the socket buffer. */
-  if (self->channel != NULL)
-    arip_channel_drain (self->channel);
-  read_last_words (self);
+  wait_status = arip_child_get_wait_status (child);
+  child_own = arip_child_get_error (child);
 
   if (WIFEXITED (wait_status))
     {
@@ -963,22 +856,29 @@ conclude (AripProcess *self,
 
   g_clear_error (&self->error);
 
-  if (self->own_error != NULL)
+  if (child_own != NULL)
+    self->error = g_error_copy (child_own);
+  else if (self->own_error != NULL)
     self->error = g_error_copy (self->own_error);
-  else if (self->lingered && self->child_error != NULL)
+  else if (self->timed_out)
+    self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
+                               _("“%s” in child process %d ran longer than its call timeout of "
+                                 "%u ms; it was stopped"),
+                               self->function, (int) self->pid, self->call_timeout_ms);
+  else if (arip_child_get_lingered (child) && self->child_error != NULL)
     self->error = g_error_copy (self->child_error);
-  else if (self->lingered && self->result != NULL)
+  else if (arip_child_get_lingered (child) && self->result != NULL)
     ;   /* answered, then put down for lingering: a success */
   else if (self->killed_by_user && self->if_signaled && self->term_sig == SIGKILL)
     self->error = g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
                                _("Child process %d running “%s” was killed"),
                                (int) self->pid, self->function);
   else if (self->if_signaled || (self->if_exited && self->exit_status != 0))
-    self->error = arip_exit_error_new (self->pid, self->function, wait_status, self->last_words);
+    self->error = arip_child_exit_error_new (child, self->function);
   else if (self->child_error != NULL)
     self->error = g_error_copy (self->child_error);
   else if (self->result == NULL)
-    self->error = arip_exit_error_new (self->pid, self->function, wait_status, NULL);
+    self->error = arip_child_exit_error_new (child, self->function);
 
   /* A result followed by a crash or a failure is not a success. */
   if (self->error != NULL)
@@ -987,144 +887,112 @@ conclude (AripProcess *self,
   finish (self);
 }
 
-static void
-on_child_exit (GPid     pid,
-               gint     wait_status,
-               gpointer user_data)
-{
-  AripProcess *self = user_data;
-
-  self->reaped = TRUE;
-  g_clear_pointer (&self->child_watch, g_source_unref);
-  conclude (self, wait_status);
-}
-
-static void
-kill_child (AripProcess *self)
-{
-  if (self->pid > 0 && !self->reaped)
-    kill (self->pid, SIGKILL);
-}
-
-static void
-fail_with (AripProcess *self,
-           GError      *error)
-{
-  if (self->own_error == NULL)
-    self->own_error = error;
-  else
-    g_error_free (error);
-
-  if (self->channel != NULL)
-    arip_channel_close (self->channel);
-
-  if (self->spawned)
-    kill_child (self);
-  else
-    finish_without_child (self, g_error_copy (self->own_error));
-}
-
-static gboolean
-on_startup_timeout (gpointer user_data)
-{
-  AripProcess *self = user_data;
-
-  g_clear_pointer (&self->startup_timer, g_source_unref);
-  fail_with (self, g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
-                                _("Child process %d did not start running “%s” within %u ms "
-                                  "(stuck in state %s); it was killed"),
-                                (int) self->pid, self->function, self->startup_timeout_ms,
-                                state_name (self->state)));
-  return G_SOURCE_REMOVE;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Starting                                                               */
 
-static void
-spawn (AripProcess *self)
+/* The cancellation of a process that has not started must win the race
+ * with its slot: a cancelled call never runs. */
+static gboolean
+start_is_cancelled (AripProcess *self)
 {
-  g_autoptr(AripLauncher) default_launcher = NULL;
-  g_autoptr(GError) error = NULL;
-  AripLauncher *launcher = self->launcher;
-  AripSpawnResult spawned;
+  return g_cancellable_is_cancelled (self->run_cancellable) ||
+         g_cancellable_is_cancelled (self->start_cancellable);
+}
 
-  if (launcher == NULL)
-    launcher = default_launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+static void
+spawn (AripProcess *self,
+       AripSlot    *slot)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *description = NULL;
+  AripLauncher *launcher = self->launcher != NULL ? self->launcher : arip_launcher_get_default ();
+  gint fd;
+
+  if (self->finished)
+    {
+      arip_slot_release (slot);
+      return;
+    }
+
+  if (start_is_cancelled (self))
+    {
+      arip_slot_release (slot);
+      self->start_cancelled = g_cancellable_is_cancelled (self->start_cancellable);
+      finish_without_child (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                               _("Running “%s” was cancelled before it started"),
+                                               self->function));
+      return;
+    }
 
   self->startup_timeout_ms = arip_launcher_get_startup_timeout (launcher);
+  self->call_timeout_ms = arip_launcher_get_call_timeout (launcher);
   arip_launcher_get_stop_timeouts (launcher, &self->interrupt_timeout_ms,
                                    &self->terminate_timeout_ms);
 
-  if (!arip_launcher_spawn (launcher, FALSE, &spawned, &error))
+  self->child = arip_child_new (launcher, ARIP_CHILD_ONE_SHOT, slot, &child_callbacks, self, &error);
+  if (self->child == NULL)
     {
       finish_without_child (self, g_steal_pointer (&error));
       return;
     }
 
   self->spawned = TRUE;
-  self->pid = spawned.pid;
-  self->crash_fd = spawned.crash_fd;
-  if (spawned.stdin_fd >= 0)
-    self->stdin_pipe = g_unix_output_stream_new (spawned.stdin_fd, TRUE);
-  if (spawned.stdout_fd >= 0)
-    self->stdout_pipe = g_unix_input_stream_new (spawned.stdout_fd, TRUE);
-  if (spawned.stderr_fd >= 0)
-    self->stderr_pipe = g_unix_input_stream_new (spawned.stderr_fd, TRUE);
+  self->pid = arip_child_get_pid (self->child);
+  description = g_strdup_printf (_("running “%s”"), self->function);
+  arip_child_set_description (self->child, description);
+  if ((fd = arip_child_steal_stdio (self->child, 0)) >= 0)
+    self->stdin_pipe = g_unix_output_stream_new (fd, TRUE);
+  if ((fd = arip_child_steal_stdio (self->child, 1)) >= 0)
+    self->stdout_pipe = g_unix_input_stream_new (fd, TRUE);
+  if ((fd = arip_child_steal_stdio (self->child, 2)) >= 0)
+    self->stderr_pipe = g_unix_input_stream_new (fd, TRUE);
 
-  self->child_watch = g_child_watch_source_new (self->pid);
-  g_source_set_callback (self->child_watch, G_SOURCE_FUNC (on_child_exit),
-                         g_object_ref (self), g_object_unref);
-  g_source_set_static_name (self->child_watch, "[arip] child watch");
-  g_source_attach (self->child_watch, self->context);
-
-  self->startup_timer = add_timeout (self, self->startup_timeout_ms,
-                                     on_startup_timeout, "[arip] startup timeout");
-
-  self->channel = arip_channel_new (spawned.channel_fd, &error);
-  if (self->channel != NULL)
+  /* The call goes at once, ahead of the hello: the worker finds it there. */
+  if (arip_child_send (self->child, arip_frame_encode_call (self->function, self->args, 0),
+                       NULL, &error))
     {
-      arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
-      if (arip_channel_send_bytes (self->channel,
-                                   arip_frame_encode_call (self->function, self->args, 0),
-                                   NULL, &error))
-        {
-          GBytes *message;
+      GBytes *message;
 
-          while ((message = g_queue_pop_head (&self->early_messages)) != NULL)
-            arip_channel_send_bytes (self->channel, message, NULL, NULL);
-        }
-      else if (
-          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) &&
-          error->domain != G_IO_ERROR)
-        {
-          /* Our failure (the call is too large). An I/O error means the child
-           * is already gone: how it ended tells more. */
-          self->own_error = g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
-                                         _("Could not send the call to “%s” to child process %d: %s"),
-                                         self->function, (int) self->pid, error->message);
-          kill_child (self);
-        }
+      while ((message = g_queue_pop_head (&self->early_messages)) != NULL)
+        arip_child_send (self->child, message, NULL, NULL);
+      self->early_bytes = 0;
     }
-  else
+  else if (error->domain != G_IO_ERROR)
     {
-      self->own_error = g_steal_pointer (&error);
-      kill_child (self);
+      /* Our failure (the call is too large). An I/O error means the child
+       * is already gone: how it ended tells more. */
+      arip_child_fail (self->child,
+                       g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
+                                    _("Could not send the call to “%s” to child process %d: %s"),
+                                    self->function, (int) self->pid, error->message));
     }
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PID]);
   set_state (self, ARIP_STATE_INITIALIZED);
 }
 
+typedef struct {
+  AripProcess *self;
+  AripSlot    *slot;
+} SpawnLater;
+
 static gboolean
 spawn_when_idle (gpointer user_data)
 {
-  AripProcess *self = user_data;
+  SpawnLater *later = user_data;
 
-  /* Killed or stopped meanwhile: finish() already gave the slot back. */
-  if (!self->finished)
-    spawn (self);
+  spawn (later->self, g_steal_pointer (&later->slot));
   return G_SOURCE_REMOVE;
+}
+
+static void
+spawn_later_free (gpointer data)
+{
+  SpawnLater *later = data;
+
+  arip_slot_release (later->slot);
+  g_object_unref (later->self);
+  g_free (later);
 }
 
 static void
@@ -1134,22 +1002,21 @@ on_slot_acquired (GObject      *source,
 {
   g_autoptr(AripProcess) self = user_data;
   g_autoptr(GError) error = NULL;
+  AripSlot *slot = arip_limiter_acquire_finish (result, &error);
 
-  if (!arip_limiter_acquire_finish (result, &error))
+  if (slot == NULL)
     {
-      /* Only we cancel the wait, when the process ended while queued. */
+      /* We cancel the wait when the process ended while queued; the
+       * limiter refuses a blocking wait that could never end. */
+      if (!self->finished && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_prefix_error (&error, _("Could not run “%s”: "), self->function);
+          finish_without_child (self, g_steal_pointer (&error));
+        }
       return;
     }
 
-  self->has_slot = TRUE;
-  if (self->finished)
-    {
-      self->has_slot = FALSE;
-      arip_limiter_release ();
-      return;
-    }
-
-  spawn (self);
+  spawn (self, slot);
 }
 
 static gboolean
@@ -1196,6 +1063,7 @@ arip_process_start_async (AripProcess         *self,
                           gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
+  AripSlot *slot;
 
   g_return_if_fail (ARIP_IS_PROCESS (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -1215,6 +1083,7 @@ arip_process_start_async (AripProcess         *self,
   self->started = TRUE;
   self->context = g_main_context_ref_thread_default ();
   self->start_task = g_steal_pointer (&task);
+  self->start_cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
   /* A running process keeps itself alive until it is finished. */
   g_object_ref (self);
 
@@ -1227,15 +1096,18 @@ arip_process_start_async (AripProcess         *self,
       g_source_attach (self->start_cancel_source, self->context);
     }
 
-  if (arip_limiter_try_acquire ())
+  slot = arip_limiter_try_acquire (self->context);
+  if (slot != NULL)
     {
       GSource *source = g_idle_source_new ();
+      SpawnLater *later = g_new0 (SpawnLater, 1);
 
       /* Spawn from the main context, not inside this call, so that handlers
        * connected right after start_async() see every state change. */
-      self->has_slot = TRUE;
+      later->self = g_object_ref (self);
+      later->slot = slot;
       g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (source, spawn_when_idle, g_object_ref (self), g_object_unref);
+      g_source_set_callback (source, spawn_when_idle, later, spawn_later_free);
       g_source_set_static_name (source, "[arip] spawn");
       g_source_attach (source, self->context);
       g_source_unref (source);
@@ -1243,7 +1115,8 @@ arip_process_start_async (AripProcess         *self,
   else
     {
       self->slot_cancellable = g_cancellable_new ();
-      arip_limiter_acquire_async (self->slot_cancellable, on_slot_acquired, g_object_ref (self));
+      arip_limiter_acquire_async (self->blocking, self->slot_cancellable, on_slot_acquired,
+                                  g_object_ref (self));
     }
 }
 
@@ -1398,16 +1271,18 @@ escalate (AripProcess *self)
   gint wait_ms;
 
   clear_source (&self->stop_timer);
-  if (self->finished || self->pid <= 0 || self->reaped)
+  if (self->finished || self->child == NULL)
     return;
 
   /* The last step kills: the process then ended by our hand. */
   if (self->stop_stage == ARIP_STOP_TERMINATED)
     self->killed_by_user = TRUE;
 
-  wait_ms = arip_stop_step (self->pid, 0, &self->stop_stage,
-                            self->interrupt_timeout_ms, self->terminate_timeout_ms);
-  if (wait_ms >= 0)
+  wait_ms = arip_child_stop_step (self->child, 0, &self->stop_stage,
+                                  self->interrupt_timeout_ms, self->terminate_timeout_ms);
+  if (wait_ms == 0)
+    escalate (self);
+  else if (wait_ms > 0)
     self->stop_timer = add_timeout (self, wait_ms, on_stop_timer, "[arip] stop timeout");
 }
 
@@ -1526,8 +1401,8 @@ arip_process_send_signal (AripProcess *self,
 {
   g_return_if_fail (ARIP_IS_PROCESS (self));
 
-  if (self->pid > 0 && !self->reaped && !self->finished)
-    kill (self->pid, signum);
+  if (self->child != NULL && !self->finished)
+    arip_child_send_signal (self->child, signum);
 }
 
 /**
@@ -1563,18 +1438,16 @@ arip_process_terminate (AripProcess *self)
  * arip_process_kill:
  * @self: a process
  *
- * Kills the child with SIGKILL. When this returns, the process is
+ * Kills the child with SIGKILL, and the processes it started that are
+ * still in its process group. When this returns, the process is
  * %ARIP_STATE_FINISHED with %ARIP_ERROR_PROCESS_KILLED and term sig 9 —
  * unless the child had already ended on its own, in which case that
  * outcome stands. A process still waiting for a limiter slot ends at once.
+ * This never waits for the child for more than a moment.
  */
 void
 arip_process_kill (AripProcess *self)
 {
-  siginfo_t info;
-  gint wait_status;
-  int r;
-
   g_return_if_fail (ARIP_IS_PROCESS (self));
 
   if (!self->started || self->finished)
@@ -1590,27 +1463,8 @@ arip_process_kill (AripProcess *self)
       return;
     }
 
-  if (self->reaped)
-    return;
-
-  kill (self->pid, SIGKILL);
-
-  /* Wait for the child to be dead, but leave it to the child watch to reap
-   * it, so that GLib never sees a child it watches vanish. */
-  memset (&info, 0, sizeof info);
-  do
-    r = waitid (P_PID, self->pid, &info, WEXITED | WNOWAIT);
-  while (r < 0 && errno == EINTR);
-
-  if (r < 0)
-    wait_status = SIGKILL;   /* as if killed: no way to know better */
-  else if (info.si_code == CLD_EXITED)
-    wait_status = (info.si_status & 0xff) << 8;
-  else
-    wait_status = info.si_status & 0x7f;
-
   g_object_ref (self);
-  conclude (self, wait_status);
+  arip_child_kill (self->child);
   g_object_unref (self);
 }
 
@@ -1622,7 +1476,9 @@ arip_process_kill (AripProcess *self)
  * Sends @message to the function, which receives it through
  * [signal@Arip.Call::message] in order, whenever its main context runs.
  * Messages sent before the child is spawned wait and follow the call;
- * messages to a child that is gone are dropped.
+ * messages to a child that is gone are dropped. So are messages beyond
+ * 64 MiB waiting for a child that does not read them (with a warning): the
+ * parent's memory is not theirs to fill.
  */
 void
 arip_process_send_message (AripProcess *self,
@@ -1630,29 +1486,49 @@ arip_process_send_message (AripProcess *self,
 {
   g_autoptr(GVariant) owned = NULL;
   g_autoptr(GError) error = NULL;
+  GBytes *frame;
+  gsize queued;
 
   g_return_if_fail (ARIP_IS_PROCESS (self));
   g_return_if_fail (message != NULL);
 
   owned = g_variant_ref_sink (message);
 
-  if (self->finished || (self->spawned && self->channel == NULL))
+  if (self->finished || (self->spawned && arip_child_has_exited (self->child)))
     {
       g_debug ("Dropping a message for “%s”: the child is not running", self->function);
       return;
     }
 
-  if (self->channel == NULL)
+  frame = arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0);
+  if (frame == NULL)
     {
-      /* Not spawned yet: it goes right after the call. */
-      g_queue_push_tail (&self->early_messages,
-                         arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0));
+      g_warning ("Dropping a message for “%s”: it is larger than the limit of %u bytes",
+                 self->function, ARIP_FRAME_MAX_SIZE);
       return;
     }
 
-  if (!arip_channel_send_bytes (self->channel,
-                                arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0),
-                                NULL, &error))
+  queued = self->child != NULL ? arip_child_get_queued_bytes (self->child) : self->early_bytes;
+  if (queued > 0 && queued + g_bytes_get_size (frame) > MAX_QUEUED_MESSAGE_BYTES)
+    {
+      if (!self->warned_dropping)
+        g_warning ("Dropping messages for “%s” in child process %d: %" G_GSIZE_FORMAT
+                   " bytes of them wait already, and the child does not read them",
+                   self->function, (int) self->pid, queued);
+      self->warned_dropping = TRUE;
+      g_bytes_unref (frame);
+      return;
+    }
+
+  if (self->child == NULL)
+    {
+      /* Not spawned yet: it goes right after the call. */
+      self->early_bytes += g_bytes_get_size (frame);
+      g_queue_push_tail (&self->early_messages, frame);
+      return;
+    }
+
+  if (!arip_child_send (self->child, frame, NULL, &error))
     g_debug ("Dropping a message for “%s”: %s", self->function, error->message);
 }
 
@@ -1941,7 +1817,8 @@ on_run_waited (GObject      *source,
 
   value = arip_process_wait_finish (ARIP_PROCESS (source), result, &error);
 
-  if (data->cancelled)
+  /* Cancelled before we could complete: cancelled, whatever came. */
+  if (data->cancelled || g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {
       g_clear_pointer (&value, g_variant_unref);
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -1978,7 +1855,9 @@ arip_process_run_async (AripProcess         *self,
 
   task = g_task_new (source_object, cancellable, callback, user_data);
   g_task_set_source_tag (task, source_tag);
-  g_task_set_check_cancellable (task, FALSE);
+  /* Cancelled before the callback runs: G_IO_ERROR_CANCELLED, as GIO
+   * promises, even if the value came just before. */
+  g_task_set_check_cancellable (task, TRUE);
 
   if (g_cancellable_is_cancelled (cancellable))
     {
@@ -1990,6 +1869,7 @@ arip_process_run_async (AripProcess         *self,
   data = g_new0 (RunData, 1);
   data->process = g_object_ref (self);
   g_task_set_task_data (task, data, (GDestroyNotify) run_data_free);
+  g_set_object (&self->run_cancellable, cancellable);
 
   arip_process_start_async (self, NULL, NULL, NULL);
   arip_process_wait_async (self, NULL, on_run_waited, g_object_ref (task));
@@ -2028,10 +1908,11 @@ arip_process_run_sync (AripProcess   *self,
 
   g_main_context_push_thread_default (context);
 
+  self->blocking = TRUE;
   arip_process_run_async (self, NULL, arip_process_run_sync, cancellable, on_sync_done, &data);
-  /* Return only once the child is reaped, so nothing is left pending on
-   * a context nobody will run again. */
-  while (data.result == NULL || (self->spawned && !self->reaped))
+  /* Return only once the child is gone, so nothing is left pending on a
+   * context nobody will run again. */
+  while (data.result == NULL || (self->child != NULL && !arip_child_is_reaped (self->child)))
     g_main_context_iteration (context, TRUE);
 
   g_main_context_pop_thread_default (context);

@@ -16,4 +16,9 @@ const char * const *arip_worker_get_default_argv (void);
  * was started from, or "/proc/self/exe". Transfer none. */
 const char         *arip_worker_get_own_executable (void);
 
+/* In a process that was started as a worker but whose arip_init() never
+ * ran: says why on stderr and on the crash pipe, and exits. Otherwise
+ * returns at once. */
+void                arip_worker_refuse_to_spawn_if_uninitialized (void);
+
 G_END_DECLS

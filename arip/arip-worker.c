@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -47,6 +49,9 @@
 #define EXIT_ORPHANED    126
 
 static gboolean is_worker;
+static gboolean init_ran;
+/* ARIP_WORKER was in the environment when the library was loaded. */
+static gboolean started_as_worker;
 static char **default_argv;
 static char *own_executable;
 
@@ -54,6 +59,9 @@ static int crash_fd = -1;
 static gint unwinder_ready;
 static int interrupt_pipe[2] = { -1, -1 };
 static int channel_fd = -1;
+static int devnull_fd = -1;
+/* A pool worker's page shared with the parent: the call it began last. */
+static volatile guint32 *control_page;
 
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
 
@@ -122,12 +130,21 @@ safe_write (int         fd,
             const char *s)
 {
   size_t len = strlen (s);
+  int waits = 0;
 
   while (len > 0)
     {
       ssize_t n = write (fd, s, len);
       if (n < 0 && errno == EINTR)
         continue;
+      if (n < 0 && errno == EAGAIN && waits < 20)
+        {
+          /* The parent reads the pipe as we live: room comes soon. */
+          struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+          waits++;
+          poll (&pfd, 1, 50);
+          continue;
+        }
       if (n <= 0)
         return;
       s += n;
@@ -367,6 +384,95 @@ install_interrupt_handler (void)
   g_thread_unref (g_thread_new ("arip-worker-watch", watch_thread, NULL));
 }
 
+static gboolean parse_worker_env (const char *value,
+                                  int        *out_channel_fd,
+                                  int        *out_crash_fd,
+                                  GPid       *out_parent,
+                                  gboolean   *out_pool,
+                                  int        *out_control_fd);
+
+/* ---------------------------------------------------------------------- */
+/* Children of the function                                               */
+
+/* A function may fork (directly, through daemon(), through a library).
+ * The child of such a fork must not hold the channel or the crash pipe:
+ * it could talk to the parent in our name, or outlive us and keep them
+ * open. In a forked child both descriptors become /dev/null at once. (A
+ * child started with exec never has them: they are close-on-exec.) */
+static void
+after_fork_in_child (void)
+{
+  if (devnull_fd < 0)
+    return;
+  if (channel_fd >= 0)
+    dup3 (devnull_fd, channel_fd, O_CLOEXEC);
+  if (crash_fd >= 0)
+    dup3 (devnull_fd, crash_fd, O_CLOEXEC);
+  control_page = NULL;
+}
+
+static void
+protect_from_forks (void)
+{
+  devnull_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull_fd >= 0)
+    pthread_atfork (NULL, NULL, after_fork_in_child);
+}
+
+/* Runs when the library is loaded, before main(): a process started as a
+ * worker dies with its parent from the start, even if its main() never
+ * reaches arip_init(); one whose parent is already gone goes now. */
+__attribute__ ((constructor)) static void
+arip_worker_early_check (void)
+{
+  const char *env = getenv (ARIP_WORKER_ENV);
+  const char *parent_field;
+  long parent;
+  int colons = 0;
+
+  if (env == NULL)
+    return;
+  started_as_worker = TRUE;
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+
+  /* The parent's pid is the fourth field. */
+  for (parent_field = env; *parent_field != '\0' && colons < 3; parent_field++)
+    if (*parent_field == ':')
+      colons++;
+  parent = colons == 3 ? strtol (parent_field, NULL, 10) : 0;
+  if (parent > 0 && getppid () != (pid_t) parent)
+    _exit (EXIT_ORPHANED);
+}
+
+void
+arip_worker_refuse_to_spawn_if_uninitialized (void)
+{
+  g_autofree char *message = NULL;
+  const char *env;
+  int chan = -1, crash = -1, control = -1;
+  GPid parent = 0;
+  gboolean pool = FALSE;
+
+  if (!started_as_worker || init_ran)
+    return;
+
+  env = g_getenv (ARIP_WORKER_ENV);
+  if (env != NULL)
+    parse_worker_env (env, &chan, &crash, &parent, &pool, &control);
+
+  /* Each worker would start another: a storm of processes. */
+  message = g_strdup_printf ("arip worker %d: this process was started as a worker of process %d, "
+                             "but arip_init() was not called at the top of main() before it "
+                             "started workers of its own; it refuses to, and exits. Call "
+                             "arip_init() first thing in main(), right after the "
+                             "arip_register_function() calls.\n",
+                             (int) getpid (), (int) parent);
+  safe_write (STDERR_FILENO, message);
+  if (crash >= 0)
+    safe_write (crash, message);
+  _exit (EXIT_BAD_SETUP);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Serving calls                                                          */
 
@@ -448,18 +554,21 @@ send_state (Worker    *worker,
                              NULL, NULL);
 }
 
+/* "VERSION:CHANNEL:CRASH:PARENT" for a one-shot worker, with ":pool" or
+ * ":pool:CONTROL" after it for a pool worker. */
 static gboolean
 parse_worker_env (const char *value,
                   int        *out_channel_fd,
                   int        *out_crash_fd,
                   GPid       *out_parent,
-                  gboolean   *out_pool)
+                  gboolean   *out_pool,
+                  int        *out_control_fd)
 {
   g_auto(GStrv) parts = g_strsplit (value, ":", -1);
   guint n_parts = g_strv_length (parts);
-  guint64 version, chan, crash, parent;
+  guint64 version, chan, crash, parent, control = 0;
 
-  if ((n_parts != 4 && n_parts != 5) ||
+  if ((n_parts < 4 || n_parts > 6) ||
       !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) ||
       !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &chan, NULL) ||
       !g_ascii_string_to_unsigned (parts[2], 10, 0, G_MAXINT, &crash, NULL) ||
@@ -467,13 +576,16 @@ parse_worker_env (const char *value,
     return FALSE;
   if (version != ARIP_PROTOCOL_VERSION)
     return FALSE;
-  if (n_parts == 5 && !g_str_equal (parts[4], "pool"))
+  if (n_parts >= 5 && !g_str_equal (parts[4], "pool"))
+    return FALSE;
+  if (n_parts == 6 && !g_ascii_string_to_unsigned (parts[5], 10, 0, G_MAXINT, &control, NULL))
     return FALSE;
 
   *out_channel_fd = (int) chan;
   *out_crash_fd = (int) crash;
   *out_parent = (GPid) parent;
-  *out_pool = n_parts == 5;
+  *out_pool = n_parts >= 5;
+  *out_control_fd = n_parts == 6 ? (int) control : -1;
   return TRUE;
 }
 
@@ -522,6 +634,11 @@ serve (Worker    *worker,
   function = frame->function;
   args = frame->value;
 
+  /* The parent reads this if we die: a call we never began may go to
+   * another worker. */
+  if (control_page != NULL)
+    g_atomic_int_set ((volatile gint *) control_page, (gint) seq);
+
   send_state (worker, ARIP_STATE_BOOTING);
 
   if (!arip_registry_lookup (function, &func, &user_data))
@@ -557,14 +674,14 @@ worker_main (const char  *env_value,
   g_autofree char *env_copy = g_strdup (env_value);
   Worker worker = { NULL };
   GPid parent;
-  int chan;
+  int chan, control_fd;
 
   is_worker = TRUE;
 
   /* Nothing below us (a grandchild) may see the channel or its variable. */
   g_unsetenv (ARIP_WORKER_ENV);
 
-  if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent, &pool_mode))
+  if (!parse_worker_env (env_copy, &chan, &crash_fd, &parent, &pool_mode, &control_fd))
     worker_fail ("%s=“%s” is not what this version of arip writes (protocol %d)",
                  ARIP_WORKER_ENV, env_copy, ARIP_PROTOCOL_VERSION);
   /* worker_main() never returns, so nothing would free it. */
@@ -574,6 +691,15 @@ worker_main (const char  *env_value,
     crash_fd = -1;
   if (fcntl (chan, F_SETFD, FD_CLOEXEC) < 0)
     worker_fail ("the channel descriptor %d is not open", chan);
+  if (control_fd >= 0)
+    {
+      gpointer page = mmap (NULL, sizeof (guint32), PROT_READ | PROT_WRITE, MAP_SHARED,
+                            control_fd, 0);
+
+      if (page != MAP_FAILED)
+        control_page = page;
+      close (control_fd);
+    }
 
   /* Die with the parent; and if it died before we asked, go now. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
@@ -587,6 +713,7 @@ worker_main (const char  *env_value,
     worker_fail ("refusing to serve: %s", error->message);
   arip_channel_set_sync_writes (worker.channel, TRUE);
   channel_fd = chan;
+  protect_from_forks ();
   /* Bindings pass exactly argc strings, with no NULL after them. */
   if (argv != NULL && *argv != NULL)
     {
@@ -655,6 +782,7 @@ arip_init (int    *argc,
   const char *env;
 
   _arip_i18n_init ();
+  init_ran = TRUE;
 
   env = g_getenv (ARIP_WORKER_ENV);
   if (env != NULL)

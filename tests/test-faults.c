@@ -801,8 +801,9 @@ static const HostileCase hostile_cases[] = {
   { "garbage", ARIP_ERROR_INVALID_DATA, "test-hostile" },
   { "too-many-fds", ARIP_ERROR_INVALID_DATA, "test-hostile" },
   { "missing-fds", ARIP_ERROR_INVALID_DATA, "test-hostile" },
-  /* Ours, below. */
-  { "fd-flood", -1, NULL },
+  /* Ours, below. No frame may carry descriptors to the parent: the kernel
+   * discards them (none is ever installed here) and the child is killed. */
+  { "fd-flood", ARIP_ERROR_INVALID_DATA, NULL },
   { "unannounced-fds", ARIP_ERROR_INVALID_DATA, NULL },
   { "close-and-linger", ARIP_ERROR_INVALID_DATA, NULL },
   /* It answered; lingering only gets it put down: the answer stands. */
@@ -910,7 +911,8 @@ fake_read_call (void)
 static void
 fake_start (void)
 {
-  fake_frame (K_HELLO, g_variant_new ("(ui)", 1, (gint32) getpid ()));
+  /* The version arip speaks: what ARIP_WORKER begins with. */
+  fake_frame (K_HELLO, g_variant_new ("(ui)", (guint32) atoi (g_getenv ("ARIP_WORKER")), (gint32) getpid ()));
   fake_read_call ();
   fake_frame (K_STATE, g_variant_new ("(u)", (guint32) ARIP_STATE_BOOTING));
   fake_frame (K_STATE, g_variant_new ("(u)", (guint32) ARIP_STATE_STARTED));
@@ -946,7 +948,7 @@ fake_worker (const char *mode)
   if (g_str_equal (mode, "fd-flood"))
     {
       /* Messages carrying the most descriptors a frame may: the parent has
-       * no use for them and must close every one. */
+       * no use for them and must never hold one. */
       fake_start ();
       for (guint i = 0; i < 32; i++)
         {
