@@ -29,6 +29,7 @@
 
 #define READ_CHUNK        (64 * 1024)
 #define MAX_READS_PER_DISPATCH 32
+#define MAX_READ_BYTES    (4 * 1024 * 1024)
 /* What one main context dispatch of a channel may hand out. */
 #define MAX_FRAMES_PER_DISPATCH 256
 #define MAX_DISPATCH_US   4000
@@ -1089,6 +1090,9 @@ read_once (AripChannel  *self,
       g_set_error_literal (error, ARIP_ERROR, ARIP_ERROR_NO_MEMORY, "out of memory");
       return -1;
     }
+  /* One read copies at most this much: a large frame comes over
+   * several dispatches, and the main context runs in between. */
+  iov.iov_len = MIN (iov.iov_len, (gsize) MAX_READ_BYTES);
   if (max > 0)
     iov.iov_len = MIN (iov.iov_len, max);
   self->last_request = iov.iov_len;
@@ -1314,6 +1318,10 @@ read_available (AripChannel *self,
       r = dispatch_frames (self, budget);
       if (r != DISPATCH_NEED_BYTES)
         return r;
+
+      /* Reading a large frame takes time too. */
+      if (budget != NULL && budget->deadline > 0 && g_get_monotonic_time () >= budget->deadline)
+        return DISPATCH_PAUSED;
 
       /* A short read emptied the socket: don't ask again only to hear
        * EAGAIN; the source tells us when more comes. */

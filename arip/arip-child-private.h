@@ -39,14 +39,15 @@ typedef struct {
                                 gpointer   user_data);
 } AripChildCallbacks;
 
-/* Starts a worker with @launcher's settings; its callbacks run in the
- * thread-default main context of the caller. @slot (nullable) is the
+/* Starts a worker with @launcher's settings; its callbacks run in
+ * @context. @slot (nullable) is the
  * limiter slot it runs in: the child owns it and gives it back once the
  * process is reaped. The startup timeout runs until
  * arip_child_stop_startup_timer(). */
 AripChild   *arip_child_new                (AripLauncher             *launcher,
                                             AripChildKind             kind,
                                             AripSlot                 *slot,
+                                            GMainContext             *context,
                                             const AripChildCallbacks *callbacks,
                                             gpointer                  user_data,
                                             GError                  **error);

@@ -67,7 +67,8 @@ struct _AripChild
   gint                      crash_fd;
   gint                      stdio[3];      /* our ends of the pipes, or -1 */
   GSource                  *crash_source;
-  GString                  *crash_text;    /* what came, at most 2× MAX_LAST_WORDS */
+  GString                  *crash_text;    /* what came and is not sorted yet */
+  GString                  *crash_other;   /* what came that is not the report */
   GString                  *last_words;
   volatile guint32         *control;       /* a pool worker's shared page */
 
@@ -77,6 +78,7 @@ struct _AripChild
 
   guint                     interrupt_timeout_ms;
   guint                     terminate_timeout_ms;
+  guint                     exit_poll_ms;   /* without a pidfd */
 
   GError                   *error;
   gint                      wait_status;
@@ -91,7 +93,9 @@ struct _AripChild
   guint                     lingered : 1;
 };
 
-static void begin_end   (AripChild *self);
+static void begin_end    (AripChild *self);
+static void watch_exit   (AripChild *self);
+static void release_slot (AripChild *self);
 static void on_drained  (AripChannel *channel,
                          gpointer     user_data);
 
@@ -152,6 +156,8 @@ arip_child_unref (AripChild *self)
     munmap ((gpointer) self->control, sizeof (guint32));
   if (self->crash_text != NULL)
     g_string_free (self->crash_text, TRUE);
+  if (self->crash_other != NULL)
+    g_string_free (self->crash_other, TRUE);
   if (self->last_words != NULL)
     g_string_free (self->last_words, TRUE);
   g_clear_error (&self->error);
@@ -186,41 +192,88 @@ describe (AripChild *self)
 /* ---------------------------------------------------------------------- */
 /* The crash pipe                                                         */
 
-/* Of what came on the crash pipe, the worker's own report is what
- * counts: it starts with a line "arip worker PID: ". Another process
- * holding the pipe cannot push it out, only come before it. Without such a
- * report the last words are the end of what came (a Python traceback, a
- * library's message). */
+/* The crash pipe may be shared with what the function started (a
+ * grandchild that holds it can write anything). The worker's own report
+ * is made of lines "arip worker PID: ...", each one write (so never split
+ * by another writer's): of what came, those lines are the last words.
+ * Without any, the last words are the tail of what came (a Python
+ * traceback, a library's message). */
+static void
+keep_other_text (AripChild  *self,
+                 const char *data,
+                 gsize       len)
+{
+  if (len == 0)
+    return;
+  if (self->crash_other == NULL)
+    self->crash_other = g_string_new (NULL);
+  g_string_append_len (self->crash_other, data, len);
+  if (self->crash_other->len > 2 * MAX_LAST_WORDS)
+    g_string_erase (self->crash_other, 0, self->crash_other->len - MAX_LAST_WORDS);
+}
+
+static void
+keep_report_line (AripChild  *self,
+                  const char *line,
+                  gsize       len,
+                  gsize       marker_len)
+{
+  if (self->last_words == NULL)
+    self->last_words = g_string_new (NULL);
+  else
+    {
+      /* Only the first line keeps its prefix. */
+      line += marker_len;
+      len -= marker_len;
+    }
+  if (self->last_words->len < MAX_LAST_WORDS)
+    g_string_append_len (self->last_words, line, MIN (len, MAX_LAST_WORDS - self->last_words->len));
+}
+
 static void
 take_crash_text (AripChild  *self,
                  const char *data,
                  gsize       len)
 {
-  g_autofree char *marker = NULL;
-  const char *found;
+  g_autofree char *marker = g_strdup_printf ("arip worker %d: ", (int) self->pid);
+  gsize marker_len = strlen (marker);
+  GString *pending;
 
   if (self->crash_text == NULL)
     self->crash_text = g_string_new (NULL);
-  g_string_append_len (self->crash_text, data, len);
+  pending = self->crash_text;
+  g_string_append_len (pending, data, len);
 
-  marker = g_strdup_printf ("arip worker %d: ", (int) self->pid);
-  found = strstr (self->crash_text->str, marker);
-  if (found != NULL)
+  for (;;)
     {
-      if (self->last_words == NULL)
-        self->last_words = g_string_new (NULL);
-      if (self->last_words->len < MAX_LAST_WORDS)
-        g_string_append_len (self->last_words, found,
-                             MIN (strlen (found), MAX_LAST_WORDS - self->last_words->len));
-      /* From now on only the report's continuation matters. */
-      g_string_truncate (self->crash_text, 0);
-      g_string_append_c (self->crash_text, '\n');
-      return;
+      const char *found = memmem (pending->str, pending->len, marker, marker_len);
+      const char *end;
+
+      if (found == NULL)
+        break;
+      end = memchr (found, '\n', pending->len - (gsize) (found - pending->str));
+      keep_other_text (self, pending->str, (gsize) (found - pending->str));
+      if (end == NULL)
+        {
+          /* A line that is not complete yet: the rest comes later. */
+          g_string_erase (pending, 0, found - pending->str);
+          if (pending->len > MAX_LAST_WORDS)
+            g_string_truncate (pending, 0);
+          return;
+        }
+      keep_report_line (self, found, (gsize) (end - found) + 1, marker_len);
+      g_string_erase (pending, 0, end + 1 - pending->str);
     }
 
-  /* Keep the tail, and a marker's beginning cut off by a read. */
-  if (self->crash_text->len > 2 * MAX_LAST_WORDS)
-    g_string_erase (self->crash_text, 0, self->crash_text->len - MAX_LAST_WORDS);
+  /* No report line: all of it is other text, but for what may be the
+   * beginning of a marker cut off by a read. */
+  if (pending->len >= marker_len)
+    {
+      gsize keep = marker_len - 1;
+
+      keep_other_text (self, pending->str, pending->len - keep);
+      g_string_erase (pending, 0, pending->len - keep);
+    }
 }
 
 static void
@@ -233,23 +286,13 @@ read_crash_pipe (AripChild *self)
 
   for (;;)
     {
-      gssize n = read (self->crash_fd, buf, sizeof buf - 1);
+      gssize n = read (self->crash_fd, buf, sizeof buf);
 
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         break;
-      buf[n] = '\0';
-      /* A report that is being continued is appended as it is. */
-      if (self->last_words != NULL && self->crash_text != NULL &&
-          self->crash_text->len == 1 && self->crash_text->str[0] == '\n')
-        {
-          if (self->last_words->len < MAX_LAST_WORDS)
-            g_string_append_len (self->last_words, buf,
-                                 MIN ((gsize) n, MAX_LAST_WORDS - self->last_words->len));
-        }
-      else
-        take_crash_text (self, buf, (gsize) n);
+      take_crash_text (self, buf, (gsize) n);
     }
 }
 
@@ -277,12 +320,17 @@ finish_last_words (AripChild *self)
   close_crash_pipe (self);
 
   /* No report from the worker: the tail of what came. */
-  if (self->last_words == NULL && self->crash_text != NULL && self->crash_text->len > 0)
+  if (self->last_words == NULL)
     {
-      gsize len = self->crash_text->len;
-      gsize keep = MIN (len, (gsize) MAX_LAST_WORDS);
+      if (self->crash_text != NULL)
+        keep_other_text (self, self->crash_text->str, self->crash_text->len);
+      if (self->crash_other != NULL && self->crash_other->len > 0)
+        {
+          gsize len = self->crash_other->len;
+          gsize keep = MIN (len, (gsize) MAX_LAST_WORDS);
 
-      self->last_words = g_string_new_len (self->crash_text->str + len - keep, keep);
+          self->last_words = g_string_new_len (self->crash_other->str + len - keep, keep);
+        }
     }
 }
 
@@ -312,8 +360,14 @@ conclude (AripChild *self)
     arip_channel_close (self->channel);
   finish_last_words (self);
 
+  arip_child_ref (self);
   if (callbacks != NULL && callbacks->exited != NULL)
     callbacks->exited (self, self->user_data);
+  /* Only now may the next process waiting for a slot start: the owner's
+   * callbacks ran first, and a call they cancelled never starts. */
+  if (self->reaped)
+    release_slot (self);
+  arip_child_unref (self);
 }
 
 static void
@@ -386,6 +440,19 @@ peek_status (AripChild *self,
   return TRUE;
 }
 
+/* Gives the slot back; then nothing needs the pidfd (a reclaim could,
+ * until the slot is released). */
+static void
+release_slot (AripChild *self)
+{
+  arip_slot_release (g_steal_pointer (&self->slot));
+  if (self->pidfd >= 0)
+    {
+      close (self->pidfd);
+      self->pidfd = -1;
+    }
+}
+
 /* Kills what is left of the child's group, then reaps the child: in
  * that order, so that the group's id cannot have been reused. */
 static void
@@ -398,14 +465,9 @@ reap (AripChild *self)
   kill (-self->pid, SIGKILL);
   while (waitpid (self->pid, NULL, WNOHANG) < 0 && errno == EINTR)
     ;
-  /* Its slot is free now; then nothing needs the pidfd (a reclaim could,
-   * until the slot is released). */
-  arip_slot_release (g_steal_pointer (&self->slot));
-  if (self->pidfd >= 0)
-    {
-      close (self->pidfd);
-      self->pidfd = -1;
-    }
+  /* Its slot is free now, or once the owner has heard of the end. */
+  if (self->concluded)
+    release_slot (self);
 }
 
 static gboolean
@@ -428,22 +490,29 @@ on_pidfd_readable (gint         fd,
   return G_SOURCE_REMOVE;
 }
 
-static void
-on_child_watch (GPid     pid,
-                gint     wait_status,
-                gpointer user_data)
+/* Without pidfds (kernels before 5.3, valgrind), the exit is looked for
+ * now and then: GLib's child watch would reap the child in a thread of its
+ * own, before its group is killed and behind the back of a kill. */
+static gboolean
+on_exit_poll (gpointer user_data)
 {
   AripChild *self = user_data;
+  gint wait_status;
 
-  /* GLib reaped it already; the group id may be stale, but without a
-   * pidfd this is the best there is. */
-  self->reaped = TRUE;
-  kill (-self->pid, SIGKILL);
-  arip_slot_release (g_steal_pointer (&self->slot));
+  if (!peek_status (self, &wait_status))
+    {
+      self->exit_poll_ms = MIN (self->exit_poll_ms * 2, 50);
+      clear_source (&self->exit_source);
+      watch_exit (self);
+      return G_SOURCE_REMOVE;
+    }
+
   if (!self->dead)
     self->wait_status = wait_status;
-  g_clear_pointer (&self->exit_source, g_source_unref);
+  clear_source (&self->exit_source);
+  reap (self);
   begin_end (self);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -457,8 +526,10 @@ watch_exit (AripChild *self)
     }
   else
     {
-      self->exit_source = g_child_watch_source_new (self->pid);
-      g_source_set_callback (self->exit_source, G_SOURCE_FUNC (on_child_watch),
+      if (self->exit_poll_ms == 0)
+        self->exit_poll_ms = 1;
+      self->exit_source = g_timeout_source_new (self->exit_poll_ms);
+      g_source_set_callback (self->exit_source, on_exit_poll,
                              arip_child_ref (self), (GDestroyNotify) arip_child_unref);
     }
   g_source_set_static_name (self->exit_source, "[arip] child exit");
@@ -608,6 +679,9 @@ arip_child_kill (AripChild *self)
           while (poll (&pfd, 1, KILL_WAIT_MS) < 0 && errno == EINTR)
             ;
         }
+      else
+        for (guint i = 0; i < KILL_WAIT_MS * 5 && !peek_status (self, &wait_status); i++)
+          g_usleep (200);
       if (!peek_status (self, &self->wait_status))
         self->wait_status = SIGKILL;
       else
@@ -943,6 +1017,7 @@ AripChild *
 arip_child_new (AripLauncher              *launcher,
                 AripChildKind              kind,
                 AripSlot                  *slot,
+                GMainContext              *context,
                 const AripChildCallbacks  *callbacks,
                 gpointer                   user_data,
                 GError                   **error)
@@ -962,7 +1037,7 @@ arip_child_new (AripLauncher              *launcher,
   self->kind = kind;
   self->callbacks = callbacks;
   self->user_data = user_data;
-  self->context = g_main_context_ref_thread_default ();
+  self->context = g_main_context_ref (context);
   self->slot = slot;
   self->pid = spawned.pid;
   self->pidfd = spawned.pidfd;

@@ -716,8 +716,8 @@ spawn_worker (PoolWorker *worker,
   AripPool *self = worker->pool;
   GError *error = NULL;
 
-  worker->child = arip_child_new (self->launcher, ARIP_CHILD_POOL, slot, &child_callbacks,
-                                  worker, &error);
+  worker->child = arip_child_new (self->launcher, ARIP_CHILD_POOL, slot, self->context,
+                                  &child_callbacks, worker, &error);
   if (worker->child == NULL)
     {
       worker_start_failed (worker, error);
@@ -1350,6 +1350,12 @@ on_sync_done (GObject      *source,
   *out = g_object_ref (result);
 }
 
+static gboolean
+sync_tick (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 /**
  * arip_pool_run_sync:
  * @self: a pool
@@ -1361,10 +1367,11 @@ on_sync_done (GObject      *source,
  *
  * Runs @function on a worker of the pool and blocks until it ended.
  *
- * The pool's work happens in its main context. If no other thread is
- * running that context, this runs it while it waits (so a program without
- * a main loop can use the pool); otherwise it waits on a private context
- * while the thread that runs the pool's context does the work.
+ * The pool's work happens in its main context. While no other thread
+ * runs that context, this runs it as it waits (so a program without a main
+ * loop can use the pool, from any number of threads); otherwise it waits
+ * on a private context while the thread that runs the pool's context does
+ * the work.
  *
  * Returns: (transfer full): the function's result, or %NULL with @error set
  */
@@ -1375,26 +1382,42 @@ arip_pool_run_sync (AripPool      *self,
                     GCancellable  *cancellable,
                     GError       **error)
 {
+  g_autoptr(GMainContext) context = g_main_context_new ();
   GAsyncResult *result = NULL;
-  GMainContext *context;
-  gboolean own;
+  GSource *tick;
   GVariant *value;
 
   g_return_val_if_fail (ARIP_IS_POOL (self), NULL);
   g_return_val_if_fail (function != NULL, NULL);
 
-  own = g_main_context_acquire (self->context);
-  context = own ? g_main_context_ref (self->context) : g_main_context_new ();
+  /* The call completes in a context of our own. The pool's work happens
+   * in the pool's context: whoever runs that context does it. When nobody
+   * does, we run it; when another thread does, we look again now and then,
+   * as it may stop (another thread's run_sync that got its answer). */
+  tick = g_timeout_source_new (10);
+  g_source_set_static_name (tick, "[arip] pool sync wait");
+  g_source_set_callback (tick, sync_tick, NULL, NULL);
+  g_source_attach (tick, context);
 
   g_main_context_push_thread_default (context);
   arip_pool_run_async (self, function, args, cancellable, on_sync_done, &result);
   while (result == NULL)
-    g_main_context_iteration (context, TRUE);
+    {
+      if (g_main_context_acquire (self->context))
+        {
+          g_main_context_push_thread_default (self->context);
+          g_main_context_iteration (self->context, TRUE);
+          g_main_context_pop_thread_default (self->context);
+          g_main_context_release (self->context);
+          while (result == NULL && g_main_context_iteration (context, FALSE))
+            ;
+        }
+      else
+        g_main_context_iteration (context, TRUE);
+    }
   g_main_context_pop_thread_default (context);
-
-  if (own)
-    g_main_context_release (self->context);
-  g_main_context_unref (context);
+  g_source_destroy (tick);
+  g_source_unref (tick);
 
   value = arip_pool_run_finish (self, result, error);
   g_object_unref (result);

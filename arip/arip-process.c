@@ -757,7 +757,11 @@ on_child_frame (AripChild *child,
       break;
 
     case ARIP_FRAME_MESSAGE:
-      if (self->answered || self->state < ARIP_STATE_STARTED)
+      /* After the answer nothing the channel says matters (a process that
+       * still holds it, such as a grandchild, may go on talking). */
+      if (self->answered)
+        break;
+      if (self->state < ARIP_STATE_STARTED)
         {
           arip_child_protocol_violation (child, _("a message outside the call"));
           break;
@@ -769,8 +773,10 @@ on_child_frame (AripChild *child,
       {
         gdouble progress = frame->dbl;
 
+        if (self->answered)
+          break;
         if (isnan (progress) || progress < 0.0 || progress > 1.0 ||
-            self->answered || self->state < ARIP_STATE_STARTED)
+            self->state < ARIP_STATE_STARTED)
           {
             arip_child_protocol_violation (child, _("a progress report out of range or outside the call"));
             break;
@@ -929,7 +935,8 @@ spawn (AripProcess *self,
   arip_launcher_get_stop_timeouts (launcher, &self->interrupt_timeout_ms,
                                    &self->terminate_timeout_ms);
 
-  self->child = arip_child_new (launcher, ARIP_CHILD_ONE_SHOT, slot, &child_callbacks, self, &error);
+  self->child = arip_child_new (launcher, ARIP_CHILD_ONE_SHOT, slot, self->context,
+                                &child_callbacks, self, &error);
   if (self->child == NULL)
     {
       finish_without_child (self, g_steal_pointer (&error));

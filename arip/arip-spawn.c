@@ -130,7 +130,32 @@ resolve_program (const AripSpawnRequest *request,
   g_auto(GStrv) dirs = NULL;
 
   if (strchr (request->file, '/') != NULL)
-    return g_strdup (request->file);
+    {
+      /* posix_spawn() says why exec failed, but not where CLONE_VM is not
+       * honoured (valgrind): look first. A relative path is looked up
+       * after the change of directory, as exec would. */
+      g_autofree char *full = request->cwd != NULL && !g_path_is_absolute (request->file)
+        ? g_build_filename (request->cwd, request->file, NULL) : g_strdup (request->file);
+      struct stat st;
+      int err = 0;
+
+      if (request->cwd != NULL && (stat (request->cwd, &st) != 0 || !S_ISDIR (st.st_mode)))
+        ;   /* the change of directory fails first: spawn_here() says so */
+      else if (stat (full, &st) != 0)
+        err = errno;
+      else if (S_ISDIR (st.st_mode))
+        err = EACCES;
+      else if (access (full, X_OK) != 0)
+        err = errno;
+      if (err != 0)
+        {
+          g_set_error (error, G_SPAWN_ERROR, spawn_error_from_errno (err),
+                       _("Failed to execute child process “%s” (%s)"), request->file,
+                       g_strerror (err));
+          return NULL;
+        }
+      return g_strdup (request->file);
+    }
 
   path = request->path_from_envp ? envp_lookup (request->envp, "PATH") : g_getenv ("PATH");
   if (path == NULL)

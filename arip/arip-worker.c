@@ -152,21 +152,89 @@ safe_write (int         fd,
     }
 }
 
-static void
-safe_write_uint (int          fd,
-                 unsigned int value)
-{
-  char buf[16];
-  int i = sizeof buf - 1;
+/* The crash pipe may be shared with processes the function started: each
+ * line of the report is one write of at most PIPE_BUF bytes (never split
+ * by another writer's), prefixed with "arip worker PID: ", so that the
+ * parent can pick the report out of whatever else arrived. */
+static char report_line[512];
+static size_t report_prefix_len;
 
-  buf[i] = '\0';
+static void
+report_begin (void)
+{
+  char pid[16];
+  int i = sizeof pid - 1;
+  unsigned int value = (unsigned int) getpid ();
+
+  pid[i] = '\0';
   do
     {
-      buf[--i] = '0' + value % 10;
+      pid[--i] = '0' + value % 10;
       value /= 10;
     }
   while (value > 0 && i > 0);
-  safe_write (fd, buf + i);
+
+  report_prefix_len = 0;
+  report_line[0] = '\0';
+  strcat (report_line, "arip worker ");
+  strcat (report_line, pid + i);
+  strcat (report_line, ": ");
+  report_prefix_len = strlen (report_line);
+}
+
+/* Writes the prefix and @text (its first @len bytes) as one line. */
+static void
+report_line_n (const char *text,
+               size_t      len)
+{
+  size_t room = sizeof report_line - report_prefix_len - 2;
+
+  if (len > room)
+    len = room;
+  memcpy (report_line + report_prefix_len, text, len);
+  report_line[report_prefix_len + len] = '\n';
+  report_line[report_prefix_len + len + 1] = '\0';
+  safe_write (crash_fd, report_line);
+}
+
+static void
+report_backtrace (void)
+{
+  void *frames[64];
+  char buf[4096];
+  size_t kept = 0;
+  int n, scratch;
+
+  /* backtrace_symbols_fd() writes a line per frame without a prefix: let
+   * it write into a file of our own, then copy it out line by line. */
+  scratch = memfd_create ("arip-backtrace", MFD_CLOEXEC);
+  if (scratch < 0)
+    return;
+  n = backtrace (frames, G_N_ELEMENTS (frames));
+  backtrace_symbols_fd (frames, n, scratch);
+  if (lseek (scratch, 0, SEEK_SET) == 0)
+    for (;;)
+      {
+        ssize_t got = read (scratch, buf + kept, sizeof buf - kept);
+        size_t start = 0, total;
+
+        if (got <= 0)
+          break;
+        total = kept + (size_t) got;
+        for (size_t i = 0; i < total; i++)
+          if (buf[i] == '\n')
+            {
+              report_line_n (buf + start, i - start);
+              start = i + 1;
+            }
+        kept = total - start;
+        if (kept == sizeof buf)
+          kept = 0;   /* a line longer than the buffer: give it up */
+        memmove (buf, buf + start, kept);
+      }
+  if (kept > 0)
+    report_line_n (buf, kept);
+  close (scratch);
 }
 
 static void
@@ -176,23 +244,32 @@ on_crash (int signum)
 
   if (crash_fd >= 0)
     {
-      void *frames[64];
       const char *name = arip_signal_name (signum);
-      int n;
+      char what[64] = "fatal signal ";
 
-      safe_write (crash_fd, "arip worker ");
-      safe_write_uint (crash_fd, (unsigned int) getpid ());
-      safe_write (crash_fd, ": fatal signal ");
+      report_begin ();
       if (name != NULL)
-        safe_write (crash_fd, name);
+        strcat (what, name);
       else
-        safe_write_uint (crash_fd, (unsigned int) signum);
-      safe_write (crash_fd, "\n");
+        {
+          char num[16];
+          int i = sizeof num - 1;
+          unsigned int value = (unsigned int) signum;
+
+          num[i] = '\0';
+          do
+            {
+              num[--i] = '0' + value % 10;
+              value /= 10;
+            }
+          while (value > 0 && i > 0);
+          strcat (what, num + i);
+        }
+      report_line_n (what, strlen (what));
       if (g_atomic_int_get (&unwinder_ready))
         {
-          safe_write (crash_fd, "Backtrace:\n");
-          n = backtrace (frames, G_N_ELEMENTS (frames));
-          backtrace_symbols_fd (frames, n, crash_fd);
+          report_line_n ("Backtrace:", strlen ("Backtrace:"));
+          report_backtrace ();
         }
     }
 

@@ -86,6 +86,18 @@ arip_test_wait (AripProcess  *process,
   return arip_process_wait_finish (process, result, error);
 }
 
+GVariant *
+arip_test_run_process (AripProcess  *process,
+                       GError      **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  arip_process_start_async (process, NULL, NULL, NULL);
+  arip_process_wait_async (process, NULL, arip_test_store_result, &result);
+  arip_test_wait_until (result != NULL);
+  return arip_process_wait_finish (process, result, error);
+}
+
 gboolean
 arip_test_wait_for_state (AripProcess  *process,
                           AripState     state,

@@ -66,6 +66,9 @@ gboolean      arip_test_start            (AripProcess   *process,
                                           GError       **error);
 GVariant     *arip_test_wait             (AripProcess   *process,
                                           GError       **error);
+/* Starts @process and waits for its outcome. */
+GVariant     *arip_test_run_process      (AripProcess   *process,
+                                          GError       **error);
 gboolean      arip_test_wait_for_state   (AripProcess   *process,
                                           AripState      state,
                                           GError       **error);

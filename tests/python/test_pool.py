@@ -3,6 +3,8 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import os
+
 import pytest
 
 from ariptest import assert_arip_error
@@ -19,6 +21,14 @@ def pool(waiter, launcher):
 
 def run(waiter, pool, function, args=None, cancellable=None):
     return waiter.call(pool.run_async, function, args, cancellable, finish=pool.run_finish)
+
+
+def worker_pid_of(pool):
+    """The pid of the pool's only worker, from /proc: a child of ours."""
+    with open('/proc/%d/task/%d/children' % (os.getpid(), os.getpid())) as f:
+        children = [int(p) for p in f.read().split()]
+    assert children, 'no child process'
+    return children[-1]
 
 
 def worker_pid(waiter, pool):
@@ -110,3 +120,44 @@ def test_closed_pool_refuses_calls(waiter, launcher):
     with pytest.raises(GLib.Error) as exc_info:
         run(waiter, pool, 'add', GLib.Variant('(ii)', (1, 1)))
     assert exc_info.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CLOSED)
+
+
+def test_unref_with_a_call_in_flight(waiter, launcher):
+    # Fire and forget: the pool goes away while its call runs; the call
+    # still completes, and then the pool's workers go.
+    results = []
+    pool = Arip.Pool.new(launcher, 1)
+
+    def done(source, result):
+        results.append(source.run_finish(result).unpack())
+
+    pool.run_async('add', GLib.Variant('(ii)', (20, 22)), None, done)
+    del pool
+    import gc
+    gc.collect()
+    waiter.run_until(lambda: results, what='the callback of a call of a dropped pool')
+    assert results == [(42,)]
+
+
+def test_dispose_with_a_call_in_flight(waiter, launcher, tmp_path):
+    # g_object_run_dispose() on a busy pool: the call fails with
+    # G_IO_ERROR_CLOSED, its worker goes, nothing aborts.
+    pool = Arip.Pool.new(launcher, 1)
+    results = []
+
+    def done(source, result):
+        try:
+            results.append(source.run_finish(result))
+        except GLib.Error as error:
+            results.append(error)
+
+    pool.run_async('sleep_forever', None, None, done)
+    waiter.run_until(lambda: pool.get_n_workers() == 1, what='a worker')
+    pid = worker_pid_of(pool)
+    pool.run_dispose()
+    waiter.run_until(lambda: results, what='the failed call')
+    assert isinstance(results[0], GLib.Error)
+    assert results[0].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CLOSED)
+    waiter.run_until(lambda: not os.path.exists('/proc/%d/status' % pid) or
+                     'zombie' in open('/proc/%d/status' % pid).read(),
+                     what='the worker to be gone')
