@@ -602,6 +602,11 @@ arip_child_exit_error_new (AripChild  *self,
                        function);
     }
 
+  /* Gone before its hello: most likely not a worker at all yet. */
+  if (!self->hello && code == ARIP_ERROR_EXITED)
+    g_string_append (message, _(", before it said hello (if the worker is this program started "
+                                "again, check that main() calls arip_init() at the top)"));
+
   if (self->last_words != NULL && self->last_words->len > 0)
     {
       g_autofree char *valid = g_utf8_make_valid (self->last_words->str, self->last_words->len);

@@ -25,5 +25,7 @@ void     arip_init              (int            *argc,
                                  char         ***argv);
 ARIP_AVAILABLE_IN_ALL
 gboolean arip_is_worker         (void);
+ARIP_AVAILABLE_IN_ALL
+void     arip_set_language_binding (const char *name);
 
 G_END_DECLS

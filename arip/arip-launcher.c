@@ -1029,6 +1029,8 @@ arip_launcher_spawn (AripLauncher     *self,
   /* A worker whose main() forgot arip_init() must not start workers: each
    * would do the same. This does not return there. */
   arip_worker_refuse_to_spawn_if_uninitialized ();
+  if (!arip_worker_check_binding (error))
+    return FALSE;
 
   if (self->start_method != ARIP_START_METHOD_SPAWN)
     {

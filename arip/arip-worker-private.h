@@ -21,4 +21,8 @@ const char         *arip_worker_get_own_executable (void);
  * returns at once. */
 void                arip_worker_refuse_to_spawn_if_uninitialized (void);
 
+/* FALSE with @error when this process runs an interpreter whose arip
+ * override was not loaded: no call may run. */
+gboolean            arip_worker_check_binding (GError **error);
+
 G_END_DECLS

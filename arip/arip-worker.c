@@ -18,6 +18,7 @@
 #define _GNU_SOURCE 1
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -50,6 +51,10 @@
 
 static gboolean is_worker;
 static gboolean init_ran;
+/* Set by a language binding's override before arip_init(). */
+static char *language_binding;
+/* Why calls cannot be served here (an interpreter without its override). */
+static char *binding_missing;
 /* ARIP_WORKER was in the environment when the library was loaded. */
 static gboolean started_as_worker;
 static char **default_argv;
@@ -724,6 +729,18 @@ serve (Worker    *worker,
       return;
     }
 
+  if (binding_missing != NULL)
+    {
+      /* The function would run without the layer that answers for it. */
+      arip_channel_send (worker->channel, ARIP_FRAME_ERROR,
+                         g_variant_new ("(sis)", g_quark_to_string (ARIP_ERROR),
+                                        ARIP_ERROR_NOT_SUPPORTED, binding_missing),
+                         NULL, NULL);
+      if (!arip_channel_flush_sync (worker->channel, NULL))
+        worker_exit (EXIT_ORPHANED);
+      return;
+    }
+
   cancellable = begin_call (seq);
   worker->call = arip_call_new (function, args, worker->channel, cancellable, worker->context);
 
@@ -836,6 +853,79 @@ worker_main (const char  *env_value,
 }
 
 /**
+ * arip_set_language_binding:
+ * @name: the binding's name, such as "python" or "gjs"
+ *
+ * For language bindings: says that the functions registered from this
+ * language go through a layer that answers every call (an exception
+ * becomes an error). Call it before arip_init().
+ *
+ * Without it, arip_init() in a Python or GJS process assumes that the
+ * binding's override was not loaded: a function that throws would leave
+ * its call unanswered for ever, so every call fails at once instead, with
+ * an error that says where the override is. A C program that embeds an
+ * interpreter and registers only C functions calls this with "c".
+ */
+void
+arip_set_language_binding (const char *name)
+{
+  g_return_if_fail (name != NULL && *name != '\0');
+
+  g_free (language_binding);
+  language_binding = g_strdup (name);
+  g_clear_pointer (&binding_missing, g_free);
+}
+
+/* The interpreter this process runs, if it is one arip has a binding for:
+ * their entry points are in the program's own symbol table. */
+static const char *
+running_interpreter (void)
+{
+  int (*py_is_initialized) (void) = (int (*) (void)) dlsym (RTLD_DEFAULT, "Py_IsInitialized");
+  void *(*gjs_current) (void) = (void *(*) (void)) dlsym (RTLD_DEFAULT, "gjs_context_get_current");
+
+  if (py_is_initialized != NULL && py_is_initialized ())
+    return "python";
+  if (gjs_current != NULL && gjs_current () != NULL)
+    return "gjs";
+  return NULL;
+}
+
+static void
+check_language_binding (void)
+{
+  const char *interpreter = running_interpreter ();
+
+  if (interpreter == NULL || language_binding != NULL || binding_missing != NULL)
+    return;
+
+  if (g_str_equal (interpreter, "python"))
+    binding_missing =
+      g_strdup_printf (_("This program runs in Python, but the PyGObject override of Arip "
+                         "(gi/overrides/Arip.py) was not loaded: without it a function that "
+                         "raises would leave its call unanswered for ever, so no call runs. "
+                         "It is installed in %s: run the program with PYTHONPATH=%s"),
+                       ARIP_PYTHON_OVERRIDES_DIR, ARIP_PYTHON_SITE_DIR);
+  else
+    binding_missing =
+      g_strdup_printf (_("This program runs in GJS, but the GJS override of Arip (Arip.js) "
+                         "was not loaded: without it a function that throws would leave its "
+                         "call unanswered for ever, so no call runs. It is installed in %s: "
+                         "add %s to XDG_DATA_DIRS, or run gjs with GJS_PATH=%s"),
+                       ARIP_GJS_OVERRIDES_DIR, ARIP_DATADIR, ARIP_GJS_DIR);
+  g_warning ("%s", binding_missing);
+}
+
+gboolean
+arip_worker_check_binding (GError **error)
+{
+  if (binding_missing == NULL)
+    return TRUE;
+  g_set_error_literal (error, ARIP_ERROR, ARIP_ERROR_NOT_SUPPORTED, binding_missing);
+  return FALSE;
+}
+
+/**
  * arip_init:
  * @argc: (inout) (optional) (nullable): the program's argument count
  * @argv: (array length=argc) (inout) (optional) (nullable) (transfer none):
@@ -860,6 +950,7 @@ arip_init (int    *argc,
 
   _arip_i18n_init ();
   init_ran = TRUE;
+  check_language_binding ();
 
   env = g_getenv (ARIP_WORKER_ENV);
   if (env != NULL)

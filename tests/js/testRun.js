@@ -108,6 +108,18 @@ test('Arip.run_in_process_async re-runs the program', async () => {
     assert(lines.includes('async: 6') && lines.includes('sync: 7'), stdout);
 });
 
+test('without the override, a call fails instead of hanging', async () => {
+    const here = GLib.path_get_dirname(GLib.filename_from_uri(import.meta.url)[0]);
+    const gjs = GLib.file_read_link('/proc/self/exe');
+    const launcher = new Gio.SubprocessLauncher({flags: Gio.SubprocessFlags.STDOUT_PIPE});
+    launcher.unsetenv('GJS_PATH');
+    const subprocess = launcher.spawnv([gjs, '-m', GLib.build_filenamev([here, 'nooverride.js'])]);
+    const [stdout] = await subprocess.communicate_utf8_async(null, null);
+    assert(subprocess.get_successful(), `nooverride.js failed: ${stdout}`);
+    assert(stdout.startsWith('error: This program runs in GJS, but the GJS override of Arip'), stdout);
+    assert(stdout.includes('GJS_PATH='), stdout);
+});
+
 test('a pool reuses its worker, also after an exception', async () => {
     const pool = Arip.Pool.new(launcher, 1);
     const pid = async () => (await pool.run_async('get_pid', null, null)).deepUnpack()[0];

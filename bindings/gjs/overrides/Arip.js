@@ -133,6 +133,9 @@ function _init() {
      * argv may be left out.
      */
     Arip.init = function (argv = null) {
+        // This layer answers for JS functions: without it, every call fails
+        // with an error saying where this file is.
+        Arip.set_language_binding('gjs');
         return originalInit(argv);
     };
 

@@ -209,6 +209,9 @@ def init(argv=None):
     """
     if argv is None:
         argv = sys.argv
+    # Tells the library that this layer answers for Python functions:
+    # without it, every call fails with an error saying where this file is.
+    Arip.set_language_binding('python')
     # arip_init() changes nothing in argv and only quotes it in a message;
     # the worker's real command line, which it reads itself, says more
     # (and a Python list does not reach C NULL-terminated).
