@@ -1802,7 +1802,13 @@ arip_channel_receive_sync (AripChannel  *self,
       if (!arip_frame_decoder_next (self->decoder, &frame, error))
         return NULL;
       if (frame != NULL)
-        return frame;
+        {
+          /* What came with it is for the async reader, which only hears
+           * of new bytes on the socket: tell it. */
+          if (self->in_source != NULL && arip_frame_decoder_has_partial (self->decoder))
+            g_source_set_ready_time (self->in_source, 0);
+          return frame;
+        }
 
       /* The peer answers what we just sent: it is rarely there yet, so
        * wait first rather than read, fail and wait. */

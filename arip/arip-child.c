@@ -78,7 +78,6 @@ struct _AripChild
 
   guint                     interrupt_timeout_ms;
   guint                     terminate_timeout_ms;
-  guint                     exit_poll_ms;   /* without a pidfd */
 
   GError                   *error;
   gint                      wait_status;
@@ -409,37 +408,6 @@ begin_end (AripChild *self)
   arip_channel_drain (self->channel, (gsize) MAX (queued, 0), on_drained, arip_child_ref (self));
 }
 
-/* The status of a dead child that is not reaped yet, without reaping it.
- * FALSE if it still runs. */
-static gboolean
-peek_status (AripChild *self,
-             gint      *wait_status)
-{
-  siginfo_t info;
-  int r;
-
-  memset (&info, 0, sizeof info);
-  do
-    r = waitid (P_PID, self->pid, &info, WEXITED | WNOHANG | WNOWAIT);
-  while (r < 0 && errno == EINTR);
-
-  if (r < 0)
-    {
-      /* ECHILD: someone else reaped it (SIGCHLD ignored, a stray
-       * waitpid(-1)). It is gone; how is unknown. */
-      *wait_status = 0xff << 8;
-      return TRUE;
-    }
-  if (info.si_pid == 0)
-    return FALSE;
-
-  if (info.si_code == CLD_EXITED)
-    *wait_status = (info.si_status & 0xff) << 8;
-  else
-    *wait_status = info.si_status & 0x7f;
-  return TRUE;
-}
-
 /* Gives the slot back; then nothing needs the pidfd (a reclaim could,
  * until the slot is released). */
 static void
@@ -462,50 +430,17 @@ reap (AripChild *self)
     return;
   self->reaped = TRUE;
 
-  kill (-self->pid, SIGKILL);
-  while (waitpid (self->pid, NULL, WNOHANG) < 0 && errno == EINTR)
-    ;
+  arip_spawn_reap (self->pid);
   /* Its slot is free now, or once the owner has heard of the end. */
   if (self->concluded)
     release_slot (self);
 }
 
 static gboolean
-on_pidfd_readable (gint         fd,
-                   GIOCondition condition,
-                   gpointer     user_data)
+on_child_dead (gint     wait_status,
+               gpointer user_data)
 {
   AripChild *self = user_data;
-  gint wait_status;
-
-  if (!peek_status (self, &wait_status))
-    return G_SOURCE_CONTINUE;   /* spurious */
-
-  if (!self->dead)
-    self->wait_status = wait_status;
-  /* The source goes before its descriptor does. */
-  clear_source (&self->exit_source);
-  reap (self);
-  begin_end (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* Without pidfds (kernels before 5.3, valgrind), the exit is looked for
- * now and then: GLib's child watch would reap the child in a thread of its
- * own, before its group is killed and behind the back of a kill. */
-static gboolean
-on_exit_poll (gpointer user_data)
-{
-  AripChild *self = user_data;
-  gint wait_status;
-
-  if (!peek_status (self, &wait_status))
-    {
-      self->exit_poll_ms = MIN (self->exit_poll_ms * 2, 50);
-      clear_source (&self->exit_source);
-      watch_exit (self);
-      return G_SOURCE_REMOVE;
-    }
 
   if (!self->dead)
     self->wait_status = wait_status;
@@ -518,21 +453,9 @@ on_exit_poll (gpointer user_data)
 static void
 watch_exit (AripChild *self)
 {
-  if (self->pidfd >= 0)
-    {
-      self->exit_source = g_unix_fd_source_new (self->pidfd, G_IO_IN);
-      g_source_set_callback (self->exit_source, G_SOURCE_FUNC (on_pidfd_readable),
-                             arip_child_ref (self), (GDestroyNotify) arip_child_unref);
-    }
-  else
-    {
-      if (self->exit_poll_ms == 0)
-        self->exit_poll_ms = 1;
-      self->exit_source = g_timeout_source_new (self->exit_poll_ms);
-      g_source_set_callback (self->exit_source, on_exit_poll,
-                             arip_child_ref (self), (GDestroyNotify) arip_child_unref);
-    }
-  g_source_set_static_name (self->exit_source, "[arip] child exit");
+  self->exit_source = arip_spawn_exit_source_new (self->pid, self->pidfd);
+  g_source_set_callback (self->exit_source, (GSourceFunc) (void (*) (void)) on_child_dead,
+                         arip_child_ref (self), (GDestroyNotify) arip_child_unref);
   g_source_attach (self->exit_source, self->context);
 }
 
@@ -664,7 +587,7 @@ arip_child_kill (AripChild *self)
       /* It ended on its own, and what it sent is still being handed out:
        * the rest goes now, and its outcome stands. */
     }
-  else if (!self->reaped && peek_status (self, &wait_status))
+  else if (!self->reaped && arip_spawn_peek_status (self->pid, &wait_status))
     {
       /* It ended on its own before we got to it: that is its outcome. */
       self->wait_status = wait_status;
@@ -685,9 +608,9 @@ arip_child_kill (AripChild *self)
             ;
         }
       else
-        for (guint i = 0; i < KILL_WAIT_MS * 5 && !peek_status (self, &wait_status); i++)
+        for (guint i = 0; i < KILL_WAIT_MS * 5 && !arip_spawn_peek_status (self->pid, &wait_status); i++)
           g_usleep (200);
-      if (!peek_status (self, &self->wait_status))
+      if (!arip_spawn_peek_status (self->pid, &self->wait_status))
         self->wait_status = SIGKILL;
       else
         {

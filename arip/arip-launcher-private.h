@@ -29,6 +29,18 @@ gboolean arip_launcher_spawn (AripLauncher     *self,
 /* The worker's argv as a person would read it; free with g_free(). */
 char    *arip_launcher_describe_argv (AripLauncher *self);
 
+/* The environment a program started now gets (not a worker: without
+ * ARIP_WORKER). */
+char   **arip_launcher_dup_environ (AripLauncher *self);
+/* The launcher's extra descriptors: sources[i] becomes targets[i]. */
+guint    arip_launcher_get_fds    (AripLauncher  *self,
+                                   const gint   **sources,
+                                   const gint   **targets);
+/* Hands copies of the launcher's extra descriptors to @launcher. */
+gboolean arip_launcher_pass_fds   (AripLauncher         *self,
+                                   GSubprocessLauncher  *launcher,
+                                   GError              **error);
+
 /* The launcher of processes and pools that were given none. */
 AripLauncher *arip_launcher_get_default (void);
 

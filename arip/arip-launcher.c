@@ -972,9 +972,50 @@ build_environ (AripLauncher *self,
         }
     }
 
-  g_ptr_array_add (out, (gpointer) worker_var);
+  if (worker_var != NULL)
+    g_ptr_array_add (out, (gpointer) worker_var);
   g_ptr_array_add (out, NULL);
   return out;
+}
+
+char **
+arip_launcher_dup_environ (AripLauncher *self)
+{
+  g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) envp = build_environ (self, NULL, owned);
+
+  return g_strdupv ((char **) envp->pdata);
+}
+
+guint
+arip_launcher_get_fds (AripLauncher  *self,
+                       const gint   **sources,
+                       const gint   **targets)
+{
+  *sources = (const gint *) self->source_fds->data;
+  *targets = (const gint *) self->target_fds->data;
+  return self->source_fds->len;
+}
+
+gboolean
+arip_launcher_pass_fds (AripLauncher         *self,
+                        GSubprocessLauncher  *launcher,
+                        GError              **error)
+{
+  for (guint i = 0; i < self->source_fds->len; i++)
+    {
+      gint copy = fcntl (g_array_index (self->source_fds, gint, i), F_DUPFD_CLOEXEC, 3);
+
+      if (copy < 0)
+        {
+          int saved_errno = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                       "%s", g_strerror (saved_errno));
+          return FALSE;
+        }
+      g_subprocess_launcher_take_fd (launcher, copy, g_array_index (self->target_fds, gint, i));
+    }
+  return TRUE;
 }
 
 /* A page the parent reads and a pool worker writes: the number of the

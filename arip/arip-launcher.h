@@ -96,4 +96,29 @@ GVariant            *arip_launcher_run_sync            (AripLauncher         *se
                                                         GCancellable         *cancellable,
                                                         GError              **error);
 
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_run_command_async   (AripLauncher         *self,
+                                                        const char * const   *argv,
+                                                        GBytes               *stdin_data,
+                                                        GCancellable         *cancellable,
+                                                        GAsyncReadyCallback   callback,
+                                                        gpointer              user_data);
+ARIP_AVAILABLE_IN_ALL
+gboolean             arip_launcher_run_command_finish  (AripLauncher         *self,
+                                                        GAsyncResult         *result,
+                                                        GBytes              **out_stdout,
+                                                        GBytes              **out_stderr,
+                                                        gint                 *out_exit_status,
+                                                        GError              **error);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_spawn_command_async (AripLauncher         *self,
+                                                        const char * const   *argv,
+                                                        GCancellable         *cancellable,
+                                                        GAsyncReadyCallback   callback,
+                                                        gpointer              user_data);
+ARIP_AVAILABLE_IN_ALL
+GSubprocess         *arip_launcher_spawn_command_finish (AripLauncher        *self,
+                                                        GAsyncResult         *result,
+                                                        GError              **error);
+
 G_END_DECLS

@@ -37,6 +37,8 @@
 #include "arip-limiter.h"
 #include "arip-limiter-private.h"
 #include "arip-pool.h"
+#include "arip-pool-private.h"
+#include "arip-process-private.h"
 #include "arip-signals-private.h"
 
 #define DEFAULT_IDLE_TIMEOUT_S 300
@@ -103,7 +105,9 @@ struct _PoolWorker {
 
 struct _PoolCall {
   AripPool     *pool;          /* unowned: the task owns the pool */
-  GTask        *task;          /* unowned: the task owns the call */
+  GTask        *task;          /* unowned: the task owns the call; NULL for a process */
+  AripProcess  *process;       /* the call of an AripProcess on the pool, or NULL */
+  GQueue        early_messages;   /* a process's messages before its call was sent */
   char         *function;
   GVariant     *args;
   GSource      *cancel_source;
@@ -111,6 +115,8 @@ struct _PoolCall {
   guint32       seq;
   guint         cancelled : 1;
   guint         timed_out : 1;
+  guint         worker_died : 1;
+  gint          worker_status;    /* when worker_died */
   guint         requeues;
   AripStopStage stop_stage;
   GSource      *stop_timer;
@@ -232,13 +238,16 @@ pool_call_free (PoolCall *call)
   clear_source (&call->call_timer);
   g_free (call->function);
   g_clear_pointer (&call->args, g_variant_unref);
+  g_queue_clear_full (&call->early_messages, (GDestroyNotify) g_bytes_unref);
+  g_clear_object (&call->process);
   g_free (call);
 }
 
 static gboolean
 call_is_cancelled (PoolCall *call)
 {
-  return call->cancelled || g_cancellable_is_cancelled (g_task_get_cancellable (call->task));
+  return call->cancelled ||
+         (call->task != NULL && g_cancellable_is_cancelled (g_task_get_cancellable (call->task)));
 }
 
 /* Detaches @call from its worker or the queue and completes its task with
@@ -270,8 +279,8 @@ complete_call (PoolCall *call,
     {
       g_clear_pointer (&value, g_variant_unref);
       g_clear_error (&error);
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                               _("Running “%s” was cancelled"), call->function);
+      error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Running “%s” was cancelled"),
+                           call->function);
     }
   else if (call->timed_out)
     {
@@ -279,15 +288,25 @@ complete_call (PoolCall *call,
 
       g_clear_pointer (&value, g_variant_unref);
       g_clear_error (&error);
-      g_task_return_new_error (task, ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
-                               _("“%s” ran longer than its call timeout of %u ms; it was stopped"),
-                               call->function, timeout_ms);
+      error = g_error_new (ARIP_ERROR, ARIP_ERROR_TIMED_OUT,
+                           _("“%s” ran longer than its call timeout of %u ms; it was stopped"),
+                           call->function, timeout_ms);
     }
   else if (error != NULL)
+    g_clear_pointer (&value, g_variant_unref);
+
+  if (call->process != NULL)
     {
-      g_clear_pointer (&value, g_variant_unref);
-      g_task_return_error (task, error);
+      g_autoptr(AripProcess) process = g_steal_pointer (&call->process);
+
+      /* The process owns nothing of the call any more. */
+      arip_process_pool_finish (process, value, error, call->worker_died, call->worker_status);
+      pool_call_free (call);
+      return;
     }
+
+  if (error != NULL)
+    g_task_return_error (task, error);
   else
     g_task_return_pointer (task, value, (GDestroyNotify) g_variant_unref);
 
@@ -617,9 +636,14 @@ on_child_frame (AripChild *child,
 
     case ARIP_FRAME_MESSAGE:
     case ARIP_FRAME_PROGRESS:
-      /* A pool call has nobody to tell. */
-      if (worker->state != WORKER_BUSY)
+      if (worker->state != WORKER_BUSY || worker->call == NULL)
         arip_child_protocol_violation (child, _("a message while no call was running"));
+      else if (worker->call->process != NULL)
+        {
+          /* Only a process has someone to tell. */
+          if (!arip_process_pool_frame (worker->call->process, frame))
+            arip_child_protocol_violation (child, _("a progress report out of range"));
+        }
       break;
 
     case ARIP_FRAME_HELLO:
@@ -675,12 +699,14 @@ on_child_exited (AripChild *child,
       /* The worker died before it began this call (a crash after its last
        * answer, a kill while idle): the call goes to another worker. */
       if (arip_child_get_started_call (child) < call->seq && call->requeues < MAX_REQUEUES &&
-          !call_is_cancelled (call) && !self->closing)
+          !call_is_cancelled (call) && !self->closing && call->stop_stage != ARIP_STOP_KILLED)
         requeue_call (call);
       else
         {
           GError *error;
 
+          call->worker_died = TRUE;
+          call->worker_status = wait_status;
           if (own != NULL)
             error = g_error_copy (own);
           else if (call->stop_stage == ARIP_STOP_KILLED && WIFSIGNALED (wait_status) &&
@@ -834,6 +860,12 @@ assign (PoolWorker *worker,
 
   description = g_strdup_printf (_("running “%s”"), call->function);
   arip_child_set_description (worker->child, description);
+
+  /* A process's messages sent before its call went out follow it. */
+  while (!g_queue_is_empty (&call->early_messages))
+    arip_child_send (worker->child, g_queue_pop_head (&call->early_messages), NULL, NULL);
+  if (call->process != NULL)
+    arip_process_pool_assigned (call->process, arip_child_get_pid (worker->child));
 
   timeout_ms = arip_launcher_get_call_timeout (call->pool->launcher);
   if (timeout_ms > 0)
@@ -1422,6 +1454,304 @@ arip_pool_run_sync (AripPool      *self,
   value = arip_pool_run_finish (self, result, error);
   g_object_unref (result);
   return value;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Processes on the pool                                                  */
+
+GMainContext *
+arip_pool_get_context (AripPool *self)
+{
+  return self->context;
+}
+
+AripPoolCall *
+arip_pool_submit_process (AripPool    *self,
+                          AripProcess *process,
+                          const char  *function,
+                          GVariant    *args)
+{
+  PoolCall *call = g_new0 (PoolCall, 1);
+
+  call->pool = self;
+  call->process = g_object_ref (process);
+  call->function = g_strdup (function);
+  call->args = g_variant_ref (args);
+
+  if (self->closing)
+    {
+      complete_call (call, NULL, g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                              _("The pool is closed; “%s” was not run"), function));
+      return NULL;
+    }
+
+  call->link.data = call;
+  g_queue_push_tail_link (&self->queue, &call->link);
+  g_object_ref (self);
+  dispatch (self);
+  g_object_unref (self);
+  return call;
+}
+
+void
+arip_pool_call_signal (AripPoolCall *call,
+                       gint          signum)
+{
+  PoolWorker *worker = call->worker;
+
+  if (worker == NULL || worker->child == NULL)
+    return;
+  if (signum == SIGINT)
+    {
+      /* Named by the call's number: never the worker's next call. */
+      union sigval value = { .sival_int = (int) call->seq };
+      sigqueue (arip_child_get_pid (worker->child), SIGINT, value);
+    }
+  else
+    arip_child_send_signal (worker->child, signum);
+}
+
+void
+arip_pool_call_stop (AripPoolCall *call)
+{
+  g_autoptr(AripPool) self = g_object_ref (call->pool);
+
+  if (call->worker == NULL)
+    {
+      call->cancelled = TRUE;
+      complete_call (call, NULL, NULL);
+      dispatch (self);
+    }
+  else if (call->stop_stage == ARIP_STOP_NONE)
+    escalate (call);
+}
+
+void
+arip_pool_call_kill (AripPoolCall *call)
+{
+  g_autoptr(AripPool) self = g_object_ref (call->pool);
+
+  if (call->worker == NULL)
+    {
+      complete_call (call, NULL, g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
+                                              _("The process running “%s” was killed before it started"),
+                                              call->function));
+      dispatch (self);
+      return;
+    }
+
+  /* Its worker goes, and the pool replaces it; the error says killed. */
+  call->stop_stage = ARIP_STOP_KILLED;
+  arip_child_kill (call->worker->child);
+}
+
+void
+arip_pool_call_send (AripPoolCall *call,
+                     GBytes       *frame)
+{
+  if (call->worker != NULL && call->worker->child != NULL)
+    arip_child_send (call->worker->child, frame, NULL, NULL);
+  else
+    g_queue_push_tail (&call->early_messages, frame);
+}
+
+gsize
+arip_pool_call_get_queued_bytes (AripPoolCall *call)
+{
+  gsize total = 0;
+
+  if (call->worker != NULL && call->worker->child != NULL)
+    return arip_child_get_queued_bytes (call->worker->child);
+  for (GList *l = call->early_messages.head; l != NULL; l = l->next)
+    total += g_bytes_get_size (l->data);
+  return total;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Map                                                                    */
+
+typedef struct {
+  GCancellable *cancellable;    /* ours: cancels every call */
+  GSource      *cancel_source;  /* the caller's cancellable */
+  GVariant    **results;
+  gsize         n_calls;
+  gsize         pending;
+  GError       *error;          /* the first failure */
+  gboolean      cancelled;      /* the caller cancelled */
+} MapData;
+
+typedef struct {
+  GTask *task;
+  gsize  index;
+} MapCall;
+
+static void
+map_data_free (MapData *data)
+{
+  if (data->cancel_source != NULL)
+    destroy_source (data->cancel_source);
+  for (gsize i = 0; i < data->n_calls; i++)
+    g_clear_pointer (&data->results[i], g_variant_unref);
+  g_free (data->results);
+  g_clear_object (&data->cancellable);
+  g_clear_error (&data->error);
+  g_free (data);
+}
+
+static void
+map_complete (GTask *task)
+{
+  MapData *data = g_task_get_task_data (task);
+  GVariantBuilder builder;
+
+  if (data->cancelled)
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("The map was cancelled"));
+  else if (data->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&data->error));
+  else
+    {
+      g_variant_builder_init (&builder, G_VARIANT_TYPE ("av"));
+      for (gsize i = 0; i < data->n_calls; i++)
+        g_variant_builder_add (&builder, "v", data->results[i]);
+      g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (&builder)),
+                             (GDestroyNotify) g_variant_unref);
+    }
+}
+
+static void
+on_map_call_done (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  MapCall *call = user_data;
+  g_autoptr(GTask) task = call->task;
+  MapData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GVariant *value = arip_pool_run_finish (ARIP_POOL (source), result, &error);
+
+  if (value != NULL)
+    data->results[call->index] = value;
+  else if (data->error == NULL && !data->cancelled &&
+           !g_cancellable_is_cancelled (data->cancellable))
+    {
+      /* The first failure is the map's; the other calls stop. */
+      g_prefix_error (&error, _("Call %" G_GSIZE_FORMAT " of the map: "), call->index);
+      data->error = g_steal_pointer (&error);
+      g_cancellable_cancel (data->cancellable);
+    }
+  g_free (call);
+
+  if (--data->pending == 0)
+    map_complete (task);
+}
+
+static gboolean
+on_map_cancelled (GCancellable *cancellable,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  MapData *data = g_task_get_task_data (task);
+
+  g_clear_pointer (&data->cancel_source, g_source_unref);
+  data->cancelled = TRUE;
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * arip_pool_map_async:
+ * @self: a pool
+ * @function: the registered name of the function
+ * @args_list: an array of the arguments of each call (for example of type
+ *   `a(i)` for a function that takes `(i)`); a floating reference is consumed
+ * @cancellable: (nullable): cancels every call, as for
+ *   [method@Arip.Pool.run_async]
+ * @callback: (scope async) (closure user_data): called once every call
+ *   ended
+ * @user_data: data for @callback
+ *
+ * Runs @function once for each element of @args_list on the pool's
+ * workers, as many at once as the pool runs, and hands back the results in
+ * the order of @args_list: aioprocessing's `coro_map`. The first call that
+ * fails cancels the others, and its error is the map's.
+ */
+void
+arip_pool_map_async (AripPool            *self,
+                     const char          *function,
+                     GVariant            *args_list,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GTask) task = NULL;
+  MapData *data;
+
+  g_return_if_fail (ARIP_IS_POOL (self));
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (args_list != NULL);
+  g_return_if_fail (g_variant_is_of_type (args_list, G_VARIANT_TYPE_ARRAY));
+  g_return_if_fail (g_variant_type_is_tuple (g_variant_type_element (g_variant_get_type (args_list))));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  list = g_variant_ref_sink (args_list);
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, arip_pool_map_async);
+  g_task_set_check_cancellable (task, TRUE);
+
+  data = g_new0 (MapData, 1);
+  data->cancellable = g_cancellable_new ();
+  data->n_calls = g_variant_n_children (list);
+  data->pending = data->n_calls;
+  data->results = g_new0 (GVariant *, MAX (data->n_calls, 1));
+  g_task_set_task_data (task, data, (GDestroyNotify) map_data_free);
+
+  if (cancellable != NULL)
+    {
+      data->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (data->cancel_source, G_SOURCE_FUNC (on_map_cancelled), task, NULL);
+      g_source_set_static_name (data->cancel_source, "[arip] pool map cancelled");
+      g_source_attach (data->cancel_source, g_task_get_context (task));
+    }
+
+  if (data->n_calls == 0)
+    {
+      map_complete (task);
+      return;
+    }
+
+  for (gsize i = 0; i < data->n_calls; i++)
+    {
+      MapCall *call = g_new0 (MapCall, 1);
+
+      call->task = g_object_ref (task);
+      call->index = i;
+      arip_pool_run_async (self, function, g_variant_get_child_value (list, i), data->cancellable,
+                           on_map_call_done, call);
+    }
+}
+
+/**
+ * arip_pool_map_finish:
+ * @self: a pool
+ * @result: the result given to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@Arip.Pool.map_async].
+ *
+ * Returns: (transfer full): the results, as an `av` in the order of the
+ *   arguments, or %NULL with @error set
+ */
+GVariant *
+arip_pool_map_finish (AripPool      *self,
+                      GAsyncResult  *result,
+                      GError       **error)
+{
+  g_return_val_if_fail (ARIP_IS_POOL (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == arip_pool_map_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static gboolean

@@ -41,6 +41,17 @@ GVariant *arip_pool_run_sync                 (AripPool             *self,
                                               GCancellable         *cancellable,
                                               GError              **error);
 ARIP_AVAILABLE_IN_ALL
+void      arip_pool_map_async                (AripPool             *self,
+                                              const char           *function,
+                                              GVariant             *args_list,
+                                              GCancellable         *cancellable,
+                                              GAsyncReadyCallback   callback,
+                                              gpointer              user_data);
+ARIP_AVAILABLE_IN_ALL
+GVariant *arip_pool_map_finish               (AripPool             *self,
+                                              GAsyncResult         *result,
+                                              GError              **error);
+ARIP_AVAILABLE_IN_ALL
 void      arip_pool_close_async              (AripPool             *self,
                                               GCancellable         *cancellable,
                                               GAsyncReadyCallback   callback,

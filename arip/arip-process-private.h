@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include "arip-channel-private.h"
 #include "arip-process.h"
 
 G_BEGIN_DECLS
@@ -21,5 +22,19 @@ void      arip_process_run_async (AripProcess         *self,
 GVariant *arip_process_run_sync  (AripProcess         *self,
                                   GCancellable        *cancellable,
                                   GError             **error);
+
+/* What the pool tells a process whose call runs on one of its workers:
+ * a worker took the call; a message or progress frame came for it (FALSE:
+ * it is invalid); the call ended (@value and @error consumed; how the
+ * worker died, if it did). */
+void      arip_process_pool_assigned (AripProcess *self,
+                                      GPid         pid);
+gboolean  arip_process_pool_frame    (AripProcess *self,
+                                      AripFrame   *frame);
+void      arip_process_pool_finish   (AripProcess *self,
+                                      GVariant    *value,
+                                      GError      *error,
+                                      gboolean     worker_died,
+                                      gint         wait_status);
 
 G_END_DECLS

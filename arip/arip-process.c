@@ -40,6 +40,7 @@
 #include "arip-launcher-private.h"
 #include "arip-limiter-private.h"
 #include "arip-process.h"
+#include "arip-pool-private.h"
 #include "arip-process-private.h"
 #include "arip-signals-private.h"
 
@@ -93,6 +94,8 @@ struct _AripProcess
   char          *function;
   GVariant      *args;
   AripLauncher  *launcher;
+  AripPool      *pool;          /* the call runs on a worker of this pool */
+  AripPoolCall  *pool_call;     /* while it is queued or running there */
 
   GMainContext  *context;
   AripState      state;
@@ -149,6 +152,7 @@ enum {
   PROP_FUNCTION,
   PROP_ARGS,
   PROP_LAUNCHER,
+  PROP_POOL,
   PROP_STATE,
   PROP_PID,
   PROP_PROGRESS,
@@ -199,6 +203,7 @@ arip_process_finalize (GObject *object)
   g_free (self->function);
   g_clear_pointer (&self->args, g_variant_unref);
   g_clear_object (&self->launcher);
+  g_clear_object (&self->pool);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->result, g_variant_unref);
   g_clear_error (&self->child_error);
@@ -233,6 +238,9 @@ arip_process_get_property (GObject    *object,
       break;
     case PROP_LAUNCHER:
       g_value_set_object (value, self->launcher);
+      break;
+    case PROP_POOL:
+      g_value_set_object (value, self->pool);
       break;
     case PROP_STATE:
       g_value_set_enum (value, self->state);
@@ -270,6 +278,9 @@ arip_process_set_property (GObject      *object,
       break;
     case PROP_LAUNCHER:
       self->launcher = g_value_dup_object (value);
+      break;
+    case PROP_POOL:
+      self->pool = g_value_dup_object (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -325,6 +336,16 @@ arip_process_class_init (AripProcessClass *klass)
    */
   properties[PROP_LAUNCHER] =
     g_param_spec_object ("launcher", NULL, NULL, ARIP_TYPE_LAUNCHER,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * AripProcess:pool:
+   *
+   * The pool whose workers run the call, for a process made with
+   * [ctor@Arip.Process.new_for_pool]; %NULL for a child of its own.
+   */
+  properties[PROP_POOL] =
+    g_param_spec_object ("pool", NULL, NULL, ARIP_TYPE_POOL,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -418,6 +439,45 @@ arip_process_new (AripLauncher *launcher,
 
   return g_object_new (ARIP_TYPE_PROCESS,
                        "launcher", launcher,
+                       "function", function,
+                       "args", args,
+                       NULL);
+}
+
+/**
+ * arip_process_new_for_pool:
+ * @pool: the pool whose workers run the call
+ * @function: the registered name of the function to run
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ *
+ * Creates a process whose call runs on a warm worker of @pool, with
+ * everything a process gives: its states, the function's messages and
+ * progress, messages to the function, interrupts, stop and kill. Start it
+ * with [method@Arip.Process.start_async] from the pool's main context,
+ * where all its signals are emitted.
+ *
+ * It is %ARIP_STATE_INITIALIZING while the call waits in the pool's queue,
+ * and passes through the other states to %ARIP_STATE_EXECUTING as a worker
+ * takes it; it is %ARIP_STATE_FINISHED once the call is answered (the
+ * worker lives on and serves other calls). Its pid is the worker's. A
+ * worker that dies before it began the call hands it to another, and the
+ * pid changes. Killing or terminating the process ends its worker, which
+ * the pool replaces; interrupting it only interrupts its call.
+ *
+ * Returns: (transfer full): a new process
+ */
+AripProcess *
+arip_process_new_for_pool (AripPool   *pool,
+                           const char *function,
+                           GVariant   *args)
+{
+  g_return_val_if_fail (ARIP_IS_POOL (pool), NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+
+  return g_object_new (ARIP_TYPE_PROCESS,
+                       "pool", pool,
+                       "launcher", arip_pool_get_launcher (pool),
                        "function", function,
                        "args", args,
                        NULL);
@@ -1094,6 +1154,13 @@ arip_process_start_async (AripProcess         *self,
   /* A running process keeps itself alive until it is finished. */
   g_object_ref (self);
 
+  if (self->pool != NULL)
+    {
+      /* Everything happens in the pool's context. */
+      g_main_context_unref (self->context);
+      self->context = g_main_context_ref (arip_pool_get_context (self->pool));
+    }
+
   if (cancellable != NULL)
     {
       self->start_cancel_source = g_cancellable_source_new (cancellable);
@@ -1101,6 +1168,23 @@ arip_process_start_async (AripProcess         *self,
                              self, NULL);
       g_source_set_static_name (self->start_cancel_source, "[arip] start cancelled");
       g_source_attach (self->start_cancel_source, self->context);
+    }
+
+  if (self->pool != NULL)
+    {
+      GBytes *message;
+
+      self->pool_call = arip_pool_submit_process (self->pool, self, self->function, self->args);
+      /* Messages sent before the start follow the call. */
+      while ((message = g_queue_pop_head (&self->early_messages)) != NULL)
+        {
+          if (self->pool_call != NULL)
+            arip_pool_call_send (self->pool_call, message);
+          else
+            g_bytes_unref (message);
+        }
+      self->early_bytes = 0;
+      return;
     }
 
   slot = arip_limiter_try_acquire (self->context);
@@ -1309,6 +1393,13 @@ begin_stop (AripProcess *self)
   if (self->finished || self->stop_stage != ARIP_STOP_NONE)
     return;
 
+  if (self->pool_call != NULL)
+    {
+      self->stop_stage = ARIP_STOP_INTERRUPTED;
+      arip_pool_call_stop (self->pool_call);
+      return;
+    }
+
   if (!self->spawned)
     {
       self->stop_stage = ARIP_STOP_KILLED;
@@ -1408,7 +1499,9 @@ arip_process_send_signal (AripProcess *self,
 {
   g_return_if_fail (ARIP_IS_PROCESS (self));
 
-  if (self->child != NULL && !self->finished)
+  if (self->pool_call != NULL && !self->finished)
+    arip_pool_call_signal (self->pool_call, signum);
+  else if (self->child != NULL && !self->finished)
     arip_child_send_signal (self->child, signum);
 }
 
@@ -1462,6 +1555,14 @@ arip_process_kill (AripProcess *self)
 
   self->killed_by_user = TRUE;
 
+  if (self->pool_call != NULL)
+    {
+      g_object_ref (self);
+      arip_pool_call_kill (self->pool_call);
+      g_object_unref (self);
+      return;
+    }
+
   if (!self->spawned)
     {
       finish_without_child (self, g_error_new (ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED,
@@ -1501,7 +1602,7 @@ arip_process_send_message (AripProcess *self,
 
   owned = g_variant_ref_sink (message);
 
-  if (self->finished || (self->spawned && arip_child_has_exited (self->child)))
+  if (self->finished || (self->child != NULL && arip_child_has_exited (self->child)))
     {
       g_debug ("Dropping a message for “%s”: the child is not running", self->function);
       return;
@@ -1515,7 +1616,10 @@ arip_process_send_message (AripProcess *self,
       return;
     }
 
-  queued = self->child != NULL ? arip_child_get_queued_bytes (self->child) : self->early_bytes;
+  if (self->pool_call != NULL)
+    queued = arip_pool_call_get_queued_bytes (self->pool_call);
+  else
+    queued = self->child != NULL ? arip_child_get_queued_bytes (self->child) : self->early_bytes;
   if (queued > 0 && queued + g_bytes_get_size (frame) > MAX_QUEUED_MESSAGE_BYTES)
     {
       if (!self->warned_dropping)
@@ -1524,6 +1628,12 @@ arip_process_send_message (AripProcess *self,
                    self->function, (int) self->pid, queued);
       self->warned_dropping = TRUE;
       g_bytes_unref (frame);
+      return;
+    }
+
+  if (self->pool_call != NULL)
+    {
+      arip_pool_call_send (self->pool_call, frame);
       return;
     }
 
@@ -1585,6 +1695,22 @@ arip_process_get_launcher (AripProcess *self)
 {
   g_return_val_if_fail (ARIP_IS_PROCESS (self), NULL);
   return self->launcher;
+}
+
+/**
+ * arip_process_get_pool:
+ * @self: a process
+ *
+ * Gets the pool whose workers run the call, for a process made with
+ * [ctor@Arip.Process.new_for_pool].
+ *
+ * Returns: (transfer none) (nullable): the pool, or %NULL
+ */
+AripPool *
+arip_process_get_pool (AripProcess *self)
+{
+  g_return_val_if_fail (ARIP_IS_PROCESS (self), NULL);
+  return self->pool;
 }
 
 /**
@@ -1789,6 +1915,89 @@ arip_process_get_stdin_pipe (AripProcess *self)
 {
   g_return_val_if_fail (ARIP_IS_PROCESS (self), NULL);
   return self->stdin_pipe;
+}
+
+/* ---------------------------------------------------------------------- */
+/* On a pool                                                              */
+
+void
+arip_process_pool_assigned (AripProcess *self,
+                            GPid         pid)
+{
+  g_autoptr(AripProcess) keep = g_object_ref (self);
+
+  if (self->pid != pid)
+    {
+      self->pid = pid;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PID]);
+    }
+  self->spawned = TRUE;
+
+  /* A pool worker reports no states: the call is sent, and executes. */
+  for (AripState state = ARIP_STATE_INITIALIZED; state <= ARIP_STATE_EXECUTING && !self->finished; state++)
+    set_state (self, state);
+  if (!self->finished)
+    complete_start (self);
+}
+
+gboolean
+arip_process_pool_frame (AripProcess *self,
+                         AripFrame   *frame)
+{
+  g_autoptr(AripProcess) keep = g_object_ref (self);
+
+  if (self->finished)
+    return TRUE;
+
+  if (frame->kind == ARIP_FRAME_MESSAGE)
+    g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, frame->value);
+  else if (frame->kind == ARIP_FRAME_PROGRESS)
+    {
+      if (isnan (frame->dbl) || frame->dbl < 0.0 || frame->dbl > 1.0)
+        return FALSE;
+      if (frame->dbl != self->progress)
+        {
+          self->progress = frame->dbl;
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+        }
+    }
+  return TRUE;
+}
+
+void
+arip_process_pool_finish (AripProcess *self,
+                          GVariant    *value,
+                          GError      *error,
+                          gboolean     worker_died,
+                          gint         wait_status)
+{
+  g_autoptr(AripProcess) keep = g_object_ref (self);
+
+  self->pool_call = NULL;
+  if (worker_died)
+    {
+      if (WIFEXITED (wait_status))
+        {
+          self->if_exited = TRUE;
+          self->exit_status = WEXITSTATUS (wait_status);
+        }
+      else if (WIFSIGNALED (wait_status))
+        {
+          self->if_signaled = TRUE;
+          self->term_sig = WTERMSIG (wait_status);
+        }
+    }
+
+  g_clear_error (&self->error);
+  g_clear_pointer (&self->result, g_variant_unref);
+  if (error != NULL)
+    {
+      g_clear_pointer (&value, g_variant_unref);
+      self->error = error;
+    }
+  else
+    self->result = value;
+  finish (self);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 
 #include "arip-types.h"
 #include "arip-launcher.h"
+#include "arip-pool.h"
 #include "arip-version-macros.h"
 
 G_BEGIN_DECLS
@@ -25,6 +26,12 @@ ARIP_AVAILABLE_IN_ALL
 AripProcess   *arip_process_new                   (AripLauncher         *launcher,
                                                    const char           *function,
                                                    GVariant             *args);
+ARIP_AVAILABLE_IN_ALL
+AripProcess   *arip_process_new_for_pool          (AripPool             *pool,
+                                                   const char           *function,
+                                                   GVariant             *args);
+ARIP_AVAILABLE_IN_ALL
+AripPool      *arip_process_get_pool              (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL
 const char    *arip_process_get_function          (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL

@@ -56,4 +56,21 @@ gboolean arip_pidfd_send_signal (gint             pidfd,
                                  GPid             pid,
                                  gint             signum);
 
+/* The status of @pid, a dead child of ours not reaped yet, without reaping
+ * it; FALSE if it still runs. */
+gboolean arip_spawn_peek_status (GPid             pid,
+                                 gint            *wait_status);
+/* Kills what is left of @pid's process group, then reaps @pid: in that
+ * order, so that the group's id cannot have been reused. */
+void     arip_spawn_reap        (GPid             pid);
+
+/* Called once the child is dead (not reaped) with its wait status. */
+typedef gboolean (*AripExitFunc) (gint     wait_status,
+                                  gpointer user_data);
+/* A source that fires when @pid is dead: through its pidfd, or, without
+ * one (old kernels, valgrind), by looking now and then. Nobody else reaps
+ * the child (GLib's child watch would, behind our back). */
+GSource *arip_spawn_exit_source_new (GPid        pid,
+                                     gint        pidfd);
+
 G_END_DECLS

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gi18n-lib.h>
@@ -412,4 +413,112 @@ arip_spawn (const AripSpawnRequest *request,
   *pid = job.pid;
   *pidfd = job.pidfd;
   return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The end of a child                                                     */
+
+gboolean
+arip_spawn_peek_status (GPid  pid,
+                        gint *wait_status)
+{
+  siginfo_t info;
+  int r;
+
+  memset (&info, 0, sizeof info);
+  do
+    r = waitid (P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+
+  if (r < 0)
+    {
+      /* ECHILD: someone else reaped it (SIGCHLD ignored, a stray
+       * waitpid(-1)). It is gone; how is unknown. */
+      *wait_status = 0xff << 8;
+      return TRUE;
+    }
+  if (info.si_pid == 0)
+    return FALSE;
+
+  if (info.si_code == CLD_EXITED)
+    *wait_status = (info.si_status & 0xff) << 8;
+  else
+    *wait_status = info.si_status & 0x7f;
+  return TRUE;
+}
+
+void
+arip_spawn_reap (GPid pid)
+{
+  /* The dead leader still holds the group's id: it cannot be reused. */
+  kill (-pid, SIGKILL);
+  while (waitpid (pid, NULL, WNOHANG) < 0 && errno == EINTR)
+    ;
+}
+
+typedef struct {
+  GSource  source;
+  GPid     pid;
+  gpointer tag;           /* the pidfd's, or NULL: look now and then */
+  guint    interval_ms;
+  gint     wait_status;
+} ExitSource;
+
+static gboolean
+exit_source_prepare (GSource *source,
+                     gint    *timeout)
+{
+  ExitSource *exit = (ExitSource *) source;
+
+  *timeout = exit->tag != NULL ? -1 : (gint) exit->interval_ms;
+  return FALSE;
+}
+
+static gboolean
+exit_source_check (GSource *source)
+{
+  ExitSource *exit = (ExitSource *) source;
+
+  if (exit->tag != NULL && !(g_source_query_unix_fd (source, exit->tag) & G_IO_IN))
+    return FALSE;
+  if (arip_spawn_peek_status (exit->pid, &exit->wait_status))
+    return TRUE;
+  /* Without a pidfd: more and more rarely. */
+  if (exit->tag == NULL)
+    exit->interval_ms = MIN (exit->interval_ms * 2, 50);
+  return FALSE;
+}
+
+static gboolean
+exit_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  ExitSource *exit = (ExitSource *) source;
+
+  if (callback == NULL)
+    return G_SOURCE_REMOVE;
+  return ((AripExitFunc) (void (*) (void)) callback) (exit->wait_status, user_data);
+}
+
+static GSourceFuncs exit_source_funcs = {
+  exit_source_prepare,
+  exit_source_check,
+  exit_source_dispatch,
+  NULL, NULL, NULL,
+};
+
+GSource *
+arip_spawn_exit_source_new (GPid pid,
+                            gint pidfd)
+{
+  GSource *source = g_source_new (&exit_source_funcs, sizeof (ExitSource));
+  ExitSource *exit = (ExitSource *) source;
+
+  exit->pid = pid;
+  exit->interval_ms = 1;
+  if (pidfd >= 0)
+    exit->tag = g_source_add_unix_fd (source, pidfd, G_IO_IN);
+  g_source_set_static_name (source, "[arip] child exit");
+  return source;
 }
