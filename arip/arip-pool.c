@@ -1723,11 +1723,11 @@ arip_pool_map_async (AripPool            *self,
   for (gsize i = 0; i < data->n_calls; i++)
     {
       MapCall *call = g_new0 (MapCall, 1);
+      g_autoptr(GVariant) args = g_variant_get_child_value (list, i);
 
       call->task = g_object_ref (task);
       call->index = i;
-      arip_pool_run_async (self, function, g_variant_get_child_value (list, i), data->cancellable,
-                           on_map_call_done, call);
+      arip_pool_run_async (self, function, args, data->cancellable, on_map_call_done, call);
     }
 }
 

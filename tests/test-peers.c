@@ -491,11 +491,11 @@ test_pool_process_talks (void)
   g_assert_no_error (error);
   arip_test_assert_variant (value, g_variant_new ("(s)", "stopped"));
 
-  arip_test_assert_variant (g_variant_ref (w.messages->pdata[0]),
+  arip_test_assert_variant (w.messages->pdata[0],
                             g_variant_new ("(sv)", "step", g_variant_new_double (0.25)));
-  arip_test_assert_variant (g_variant_ref (w.messages->pdata[3]),
+  arip_test_assert_variant (w.messages->pdata[3],
                             g_variant_new ("(sv)", "echo", g_variant_new_string ("early")));
-  arip_test_assert_variant (g_variant_ref (w.messages->pdata[4]),
+  arip_test_assert_variant (w.messages->pdata[4],
                             g_variant_new ("(sv)", "echo", g_variant_new_string ("later")));
   g_assert_cmpuint (w.progress->len, ==, 3);
   g_assert_cmpfloat (g_array_index (w.progress, gdouble, 2), ==, 1.0);
