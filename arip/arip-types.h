@@ -12,10 +12,6 @@
 
 G_BEGIN_DECLS
 
-typedef struct _AripCall     AripCall;
-typedef struct _AripLauncher AripLauncher;
-typedef struct _AripProcess  AripProcess;
-
 /**
  * AripState:
  * @ARIP_STATE_INITIALIZING: created; waiting for a limiter slot, or being spawned

@@ -935,7 +935,9 @@ arip_worker_check_binding (GError **error)
  * arip_register_function().
  *
  * In the program itself, it remembers the command line workers are started
- * with and returns at once, changing nothing.
+ * with and returns at once. Like gtk_init(), it sets the locale from the
+ * environment (`setlocale (LC_ALL, "")`) unless the program set one, so
+ * that messages are printed in the user's language and charset.
  *
  * In a worker (the same program started again by arip), it serves the one
  * call it was started for and exits: it never returns. So everything
@@ -955,6 +957,12 @@ arip_init (int    *argc,
   env = g_getenv (ARIP_WORKER_ENV);
   if (env != NULL)
     worker_main (env, argc, argv);
+
+  /* As gtk_init() does: messages are printed in the user's language and
+   * charset (GLib prints “quotes” as ? in the C locale). A program that set
+   * a locale of its own keeps it. */
+  if (g_strcmp0 (setlocale (LC_ALL, NULL), "C") == 0)
+    setlocale (LC_ALL, "");
 
   arip_worker_get_default_argv ();
 }

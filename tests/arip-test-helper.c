@@ -7,6 +7,8 @@
  *                  runs it: each worker would start another (a storm);
  *   no-init-sleep  the same, but a worker never gets to start anything: it
  *                  just keeps running main();
+ *   quotes         runs an unknown function and prints the error with
+ *                  g_printerr(), never calling setlocale() itself;
  *   ctrl-c         a correct program: its call polls for an interrupt for
  *                  a while; it prints "started" once the call executes, and
  *                  at the end whether the call was interrupted and whether
@@ -93,6 +95,17 @@ main (int argc, char **argv)
   arip_register_function ("hello", fn_hello, NULL, NULL);
   arip_register_function ("wait_interrupt", fn_wait_interrupt, NULL, NULL);
 
+  if (g_str_equal (mode, "quotes"))
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+
+      arip_init (&argc, &argv);
+      value = arip_run_in_process_sync ("no-such-function", NULL, NULL, &error);
+      g_printerr ("%s\n", error != NULL ? error->message : "no error");
+      return 0;
+    }
+
   if (g_str_equal (mode, "ctrl-c"))
     {
       arip_init (&argc, &argv);
@@ -126,6 +139,6 @@ main (int argc, char **argv)
       return 0;
     }
 
-  fprintf (stderr, "usage: %s no-init|no-init-sleep|ctrl-c\n", argv[0]);
+  fprintf (stderr, "usage: %s no-init|no-init-sleep|quotes|ctrl-c\n", argv[0]);
   return 2;
 }

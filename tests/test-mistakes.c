@@ -105,8 +105,8 @@ cancel_now (gpointer data)
 }
 
 static Helper
-start_helper (const char *mode,
-              gboolean    want_stdout_pipe)
+start_helper_with (const char *mode,
+                   const char *locale)
 {
   g_autoptr(GSubprocessLauncher) launcher =
     g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
@@ -116,11 +116,25 @@ start_helper (const char *mode,
 
   g_subprocess_launcher_set_child_setup (launcher, own_session, NULL, NULL);
   g_subprocess_launcher_unsetenv (launcher, "ARIP_WORKER");
+  if (locale != NULL)
+    {
+      g_subprocess_launcher_unsetenv (launcher, "LC_ALL");
+      g_subprocess_launcher_unsetenv (launcher, "LC_MESSAGES");
+      g_subprocess_launcher_unsetenv (launcher, "LANGUAGE");
+      g_subprocess_launcher_setenv (launcher, "LANG", locale, TRUE);
+    }
   helper.process = g_subprocess_launcher_spawn (launcher, &error, path, mode, NULL);
   g_assert_no_error (error);
   /* setsid() made the helper its session's leader. */
   helper.sid = atoi (g_subprocess_get_identifier (helper.process));
   return helper;
+}
+
+static Helper
+start_helper (const char *mode,
+              gboolean    want_stdout_pipe)
+{
+  return start_helper_with (mode, NULL);
 }
 
 /* Waits for the helper (at most the test timeout) and returns its output. */
@@ -211,6 +225,20 @@ test_ctrl_c_reaches_the_parent_only (void)
   g_object_unref (helper.process);
 }
 
+static void
+test_quotes_without_setlocale (void)
+{
+  Helper helper = start_helper_with ("quotes", "C.UTF-8");
+  g_autofree char *out = finish_helper (&helper);
+
+  /* The program never called setlocale(): arip_init() did, so GLib prints
+   * the message's quotes instead of question marks. */
+  g_test_message ("the helper said: %s", out);
+  g_assert_nonnull (strstr (out, "No function named “no-such-function”"));
+  g_assert_cmpuint (kill_session (helper.sid), ==, 0);
+  g_object_unref (helper.process);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -220,6 +248,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Mistakes/no-init/storm", test_no_init_storm);
   g_test_add_func ("/Arip/Mistakes/no-init/startup-timeout", test_no_init_startup_timeout);
   g_test_add_func ("/Arip/Mistakes/ctrl-c", test_ctrl_c_reaches_the_parent_only);
+  g_test_add_func ("/Arip/Mistakes/quotes-without-setlocale", test_quotes_without_setlocale);
 
   return g_test_run ();
 }

@@ -161,3 +161,42 @@ def test_dispose_with_a_call_in_flight(waiter, launcher, tmp_path):
     waiter.run_until(lambda: not os.path.exists('/proc/%d/status' % pid) or
                      'zombie' in open('/proc/%d/status' % pid).read(),
                      what='the worker to be gone')
+
+
+def test_call_timeout(waiter, launcher):
+    launcher.set_call_timeout(200)
+    pool = Arip.Pool.new(launcher, 1)
+    with pytest.raises(GLib.Error) as exc_info:
+        run(waiter, pool, 'sleep_forever')
+    error = assert_arip_error(exc_info, Arip.Error.TIMED_OUT)
+    assert 'call timeout of 200 ms' in error.message
+    # The next call gets a fresh worker.
+    assert run(waiter, pool, 'add', GLib.Variant('(ii)', (2, 3))).unpack() == (5,)
+    waiter.call(pool.close_async, None, finish=pool.close_finish)
+
+
+def test_map(waiter, pool):
+    args = GLib.Variant('a(ii)', [(i, i) for i in range(8)])
+    results = waiter.call(pool.map_async, 'add', args, None, finish=pool.map_finish)
+    assert [value[0] for value in results.unpack()] == [2 * i for i in range(8)]
+
+
+def test_map_first_error(waiter, pool):
+    args = GLib.Variant('a(s)', [('one',), ('two',)])
+    with pytest.raises(GLib.Error) as exc_info:
+        waiter.call(pool.map_async, 'raise_value_error', args, None, finish=pool.map_finish)
+    assert 'ValueError' in exc_info.value.message
+
+
+def test_process_on_the_pool_reports_progress(waiter, pool):
+    process = Arip.Process.new_for_pool(pool, 'progress', None)
+    seen = []
+    process.connect('notify::progress', lambda p, _: seen.append(p.get_progress()))
+    assert process.get_pool() is pool
+    waiter.call(process.start_async, None, finish=process.start_finish)
+    value = waiter.call(process.wait_async, None, finish=process.wait_finish)
+    assert value is not None
+    assert seen and seen[-1] == 1.0
+    assert process.get_state() == Arip.State.FINISHED
+    # Its worker serves the pool's next call.
+    assert worker_pid(waiter, pool) == process.get_pid()

@@ -141,10 +141,12 @@ function _init() {
 
     Gio._promisify(Arip, 'run_in_process_async', 'run_in_process_finish');
     Gio._promisify(Arip.Launcher.prototype, 'run_async', 'run_finish');
+    Gio._promisify(Arip.Launcher.prototype, 'spawn_command_async', 'spawn_command_finish');
     for (const method of ['start', 'wait', 'wait_for_state', 'stop'])
         Gio._promisify(Arip.Process.prototype, `${method}_async`, `${method}_finish`);
     if (Arip.Pool !== undefined) {
         Gio._promisify(Arip.Pool.prototype, 'run_async', 'run_finish');
         Gio._promisify(Arip.Pool.prototype, 'close_async', 'close_finish');
+        Gio._promisify(Arip.Pool.prototype, 'map_async', 'map_finish');
     }
 }
