@@ -14,8 +14,7 @@
  *     holds the group's id, then it is reaped;
  *   - after its death the channel is read for what the worker wrote before
  *     (the bytes queued at that moment, no more: a grandchild still
- *     holding the channel cannot keep us reading), messages are handed out
- *     only for a short while, and then the channel closes;
+ *     holding the channel cannot keep us reading), and then it closes;
  *   - the crash pipe is read as the child lives, so nothing can fill it
  *     before the worker's own report comes; of what arrived, the report
  *     that names the worker's pid is what counts;
@@ -45,9 +44,6 @@
 /* How long a child may linger after it answered, or after it closed its
  * channel, before we kill it: at least this, or the stop timeouts. */
 #define MIN_GRACE_MS       1000
-/* After the worker's death, messages are handed out for this long; the
- * answer is looked for in what is left without handing messages out. */
-#define DRAIN_MESSAGES_US  (50 * 1000)
 /* How long arip_child_kill() waits to see the child dead. */
 #define KILL_WAIT_MS       100
 
@@ -81,7 +77,7 @@ struct _AripChild
 
   GError                   *error;
   gint                      wait_status;
-  gint64                    drain_deadline;
+  guint                     drop_news : 1;   /* a kill came while draining */
   guint                     hello : 1;
   guint                     expect_exit : 1;
   guint                     reaped : 1;
@@ -404,7 +400,6 @@ begin_end (AripChild *self)
   if (ioctl (arip_channel_get_fd (self->channel), FIONREAD, &queued) < 0)
     queued = 0;
   self->draining = TRUE;
-  self->drain_deadline = g_get_monotonic_time () + DRAIN_MESSAGES_US;
   arip_channel_drain (self->channel, (gsize) MAX (queued, 0), on_drained, arip_child_ref (self));
 }
 
@@ -566,7 +561,7 @@ end_now (AripChild *self)
 {
   if (self->concluded)
     return;
-  self->drain_deadline = 0;
+  self->drop_news = TRUE;
   if (self->channel != NULL)
     arip_channel_drain_now (self->channel);
   conclude (self);
@@ -806,10 +801,9 @@ on_frame (AripChannel *channel,
       return;
     }
 
-  /* After the worker died, news is handed out only for a while; the
-   * answer is still looked for. */
-  if (self->draining && (frame->kind == ARIP_FRAME_MESSAGE || frame->kind == ARIP_FRAME_PROGRESS) &&
-      g_get_monotonic_time () > self->drain_deadline)
+  /* Killed while what it sent was still handed out: only the answer is
+   * looked for in the rest. */
+  if (self->drop_news && (frame->kind == ARIP_FRAME_MESSAGE || frame->kind == ARIP_FRAME_PROGRESS))
     return;
 
   if (callbacks->frame != NULL)
