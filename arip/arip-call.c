@@ -151,6 +151,25 @@ send_frame (AripCall  *self,
   return ok;
 }
 
+/* Sends @value (not consumed) in a RESULT or MESSAGE frame, in a memfd
+ * when it is large, and waits until it is out. */
+static gboolean
+send_value (AripCall       *self,
+            AripFrameKind   kind,
+            GVariant       *value,
+            GError        **error)
+{
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->channel != NULL &&
+      arip_channel_send_value (self->channel, kind, g_variant_ref (value), error))
+    ok = arip_channel_flush_sync (self->channel, error);
+  g_mutex_unlock (&self->lock);
+
+  return ok;
+}
+
 static gboolean
 begin_return (AripCall   *self,
               const char *func)
@@ -278,8 +297,9 @@ arip_call_has_returned (AripCall *self)
  * [method@Arip.Process.wait_finish] or [func@Arip.run_in_process_finish]
  * as an equal GVariant. A floating @value is consumed.
  *
- * A value too large for the channel (512 MiB) is replaced by an
- * %ARIP_ERROR_FAILED error.
+ * A large value travels in a sealed memfd, never copied by the kernel nor
+ * by the parent. A value too large for the channel (512 MiB) is replaced
+ * by an %ARIP_ERROR_FAILED error.
  */
 void
 arip_call_return_value (AripCall *self,
@@ -294,9 +314,11 @@ arip_call_return_value (AripCall *self,
   if (!begin_return (self, G_STRFUNC))
     return;
 
-  if (!send_frame (self, arip_frame_encode_value (ARIP_FRAME_RESULT, owned, 0), &error) &&
-      g_error_matches (error, ARIP_ERROR, ARIP_ERROR_FAILED))
-    send_error (self, ARIP_ERROR, ARIP_ERROR_FAILED, error->message);
+  /* Too large, or no memory for it: the parent hears why. A failure to
+   * write means the parent is gone. */
+  if (!send_value (self, ARIP_FRAME_RESULT, owned, &error) && error != NULL &&
+      error->domain == ARIP_ERROR)
+    send_error (self, ARIP_ERROR, error->code, error->message);
 
   end_return (self);
 }
@@ -404,7 +426,7 @@ arip_call_send_message (AripCall *self,
       g_debug ("Not sending a message for “%s”: the call was already answered", self->function);
       return;
     }
-  if (!send_frame (self, arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0), &error))
+  if (!send_value (self, ARIP_FRAME_MESSAGE, owned, &error))
     g_warning ("Could not send a message to the parent: %s", error->message);
 }
 

@@ -39,7 +39,16 @@ typedef enum {
   ARIP_FRAME_ERROR,        /* child -> parent  (sis)  domain, code, message */
   ARIP_FRAME_MESSAGE,      /* both ways        (v)    a user message     */
   ARIP_FRAME_PROGRESS,     /* child -> parent  (d)    0.0 .. 1.0         */
-  ARIP_FRAME_LAST_KIND = ARIP_FRAME_PROGRESS,
+  /* The same as RESULT, MESSAGE and CALL, with the value in a sealed
+   * memfd, the frame's one descriptor: its size and type travel. The
+   * decoder hands them out as RESULT, MESSAGE and CALL frames. */
+  ARIP_FRAME_RESULT_MEMFD, /* child -> parent  (ts)   size, type         */
+  ARIP_FRAME_MESSAGE_MEMFD,/* both ways        (ts)   size, type         */
+  ARIP_FRAME_CALL_MEMFD,   /* parent -> child  (sts)  function, size, type */
+  /* A message that came in a memfd was handled: its sender may count its
+   * bytes as gone. */
+  ARIP_FRAME_CONSUMED,     /* child -> parent  (t)    bytes              */
+  ARIP_FRAME_LAST_KIND = ARIP_FRAME_CONSUMED,
 } AripFrameKind;
 
 typedef struct {
@@ -61,6 +70,8 @@ typedef struct {
   /* The value is large and not checked for normal form yet (see
    * arip_frame_decoder_set_defer_check()). */
   gboolean       needs_check;
+  /* The size of the memfd the value came in, or 0. */
+  guint64        memfd_size;
 } AripFrame;
 
 const GVariantType *arip_frame_kind_get_type (AripFrameKind kind);
@@ -96,6 +107,7 @@ GBytes *arip_frame_encode_u32   (AripFrameKind  kind,     /* STATE */
                                  guint32        value);
 GBytes *arip_frame_encode_hello (guint32        version,
                                  gint32         pid);
+GBytes *arip_frame_encode_consumed (guint64   size);
 GBytes *arip_frame_encode_double (AripFrameKind kind,     /* PROGRESS */
                                   gdouble       value);
 
@@ -174,12 +186,28 @@ void         arip_channel_drain          (AripChannel           *self,
 /* Ends a drain under way before returning: what is left is read and
  * handed out at once (a large value still being checked is given up). */
 void         arip_channel_drain_now      (AripChannel           *self);
-/* Whether frames may carry descriptors (default TRUE). Without, the kernel
- * discards any that are sent, and the channel fails with INVALID_DATA. */
-void         arip_channel_set_accept_fds (AripChannel           *self,
-                                          gboolean               accept_fds);
-/* Bytes queued for writing that the socket did not take yet. */
+/* The most descriptors one frame may carry here (default
+ * ARIP_FRAME_MAX_FDS): the kernel discards any beyond, none is ever
+ * installed in this process, and the channel fails with INVALID_DATA. */
+void         arip_channel_set_max_fds    (AripChannel           *self,
+                                          guint                  max_fds);
+/* Sends a RESULT or MESSAGE frame with @value (sunk), or a CALL frame:
+ * in a sealed memfd when the value is large. */
+gboolean     arip_channel_send_value     (AripChannel           *self,
+                                          AripFrameKind          kind,
+                                          GVariant              *value,
+                                          GError               **error);
+gboolean     arip_channel_send_call      (AripChannel           *self,
+                                          const char            *function,
+                                          GVariant              *args,
+                                          GError               **error);
+/* Bytes queued for writing that the socket did not take yet, and those of
+ * messages sent in memfds that the peer did not say it handled. */
 gsize        arip_channel_get_queued_bytes (AripChannel         *self);
+/* The peer handled a message of @size bytes that came in a memfd; FALSE
+ * if no such bytes were in flight. */
+gboolean     arip_channel_consumed       (AripChannel           *self,
+                                          guint64                size);
 /* Queues a frame; writing happens without blocking, from the context given
  * to start_reading (or at once if the socket has room). @payload is sunk. */
 gboolean     arip_channel_send           (AripChannel           *self,

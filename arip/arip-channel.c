@@ -26,6 +26,7 @@
 
 #include "arip-channel-private.h"
 #include "arip-error.h"
+#include "arip-memfd-private.h"
 
 #define READ_CHUNK        (64 * 1024)
 #define MAX_READS_PER_DISPATCH 32
@@ -35,8 +36,6 @@
 #define MAX_DISPATCH_US   4000
 /* Values from this size up are checked in a thread. */
 #define DEFER_CHECK_SIZE  (256 * 1024)
-/* Descriptors received and not yet claimed by a frame. */
-#define MAX_QUEUED_FDS    ARIP_FRAME_MAX_FDS
 
 typedef struct {
   guint32 size;
@@ -57,6 +56,10 @@ static const struct {
   [ARIP_FRAME_ERROR] = { "error", "(sis)" },
   [ARIP_FRAME_MESSAGE] = { "message", "(v)" },
   [ARIP_FRAME_PROGRESS] = { "progress", "(d)" },
+  [ARIP_FRAME_RESULT_MEMFD] = { "result", "(ts)" },
+  [ARIP_FRAME_MESSAGE_MEMFD] = { "message", "(ts)" },
+  [ARIP_FRAME_CALL_MEMFD] = { "call", "(sts)" },
+  [ARIP_FRAME_CONSUMED] = { "consumed", "(t)" },
 };
 
 static gboolean
@@ -353,6 +356,16 @@ arip_frame_encode_hello (guint32 version,
 }
 
 GBytes *
+arip_frame_encode_consumed (guint64 size)
+{
+  gsize total;
+  guint8 *data = frame_alloc (ARIP_FRAME_CONSUMED, sizeof size, 0, &total);
+
+  memcpy (data + ARIP_FRAME_HEADER_SIZE, &size, sizeof size);
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
 arip_frame_encode_double (AripFrameKind kind,
                           gdouble       value)
 {
@@ -378,6 +391,7 @@ struct _AripFrameDecoder {
   GError  *error;      /* set once the stream is broken */
   gboolean keep_payload;
   gsize    defer_check_size;   /* 0: check every value at once */
+  guint    max_fds;            /* the most a frame may carry */
 };
 
 AripFrameDecoder *
@@ -387,6 +401,7 @@ arip_frame_decoder_new (gsize max_frame_size)
 
   self->max_frame_size = MIN (max_frame_size, (gsize) ARIP_FRAME_MAX_SIZE);
   self->keep_payload = TRUE;
+  self->max_fds = ARIP_FRAME_MAX_FDS;
   self->fds = g_array_new (FALSE, FALSE, sizeof (gint));
   return self;
 }
@@ -702,6 +717,17 @@ parse_payload (AripFrame *frame,
       memcpy (&frame->dbl, data, 8);
       return TRUE;
 
+    case ARIP_FRAME_CONSUMED:
+      {
+        guint64 consumed;
+
+        if (size != 8)
+          return FALSE;
+        memcpy (&consumed, data, 8);
+        frame->memfd_size = consumed;
+        return TRUE;
+      }
+
     case ARIP_FRAME_RESULT:
     case ARIP_FRAME_MESSAGE:
       /* "(v)" is laid out as its only member. */
@@ -751,6 +777,110 @@ parse_payload (AripFrame *frame,
     }
 }
 
+static gboolean
+kind_is_memfd (guint kind)
+{
+  return kind == ARIP_FRAME_RESULT_MEMFD || kind == ARIP_FRAME_MESSAGE_MEMFD ||
+         kind == ARIP_FRAME_CALL_MEMFD;
+}
+
+/* Breaks the stream with @reason (consumed) as the error. */
+static gboolean
+fail_with (AripFrameDecoder  *self,
+           GError           **error,
+           GError            *reason)
+{
+  g_clear_error (&self->error);
+  self->error = reason;
+  broken (self);
+  g_propagate_error (error, g_error_copy (self->error));
+  return FALSE;
+}
+
+/* A memfd frame: "(ts)" or "(sts)" names the value's size and type; its
+ * bytes are the memfd @fd (consumed), which must be sealed. The frame
+ * becomes the RESULT, MESSAGE or CALL frame it stands for, whose value is
+ * the mapping. FALSE with @error when the memfd is wrong, without when
+ * the payload is. */
+static gboolean
+parse_memfd_payload (AripFrameDecoder  *self,
+                     AripFrame         *frame,
+                     GBytes            *payload_bytes,
+                     gint               fd,
+                     GError           **error)
+{
+  g_autoptr(GVariant) payload =
+    g_variant_ref_sink (g_variant_new_from_bytes (arip_frame_kind_get_type (frame->kind),
+                                                  payload_bytes, FALSE));
+  g_autoptr(GBytes) bytes = NULL;
+  const char *function = NULL, *type;
+  const char *scanned = NULL;
+  guint64 size;
+  int trusted;
+
+  if (!g_variant_is_normal_form (payload))
+    {
+      close (fd);
+      return FALSE;
+    }
+  if (frame->kind == ARIP_FRAME_CALL_MEMFD)
+    g_variant_get (payload, "(&st&s)", &function, &size, &type);
+  else
+    g_variant_get (payload, "(t&s)", &size, &type);
+
+  if (!g_variant_type_string_scan (type, NULL, &scanned) || *scanned != '\0' ||
+      !g_variant_type_is_definite ((const GVariantType *) type) ||
+      (function != NULL && !g_utf8_validate (function, -1, NULL)))
+    {
+      close (fd);
+      return FALSE;
+    }
+  if (size > self->max_frame_size)
+    {
+      close (fd);
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("a value of %" G_GUINT64_FORMAT " bytes, more than the limit of %u bytes"),
+                   size, (guint) self->max_frame_size);
+      return FALSE;
+    }
+
+  bytes = arip_memfd_map (fd, size, error);
+  if (bytes == NULL)
+    return FALSE;
+  frame->memfd_size = size;
+
+  /* The same checks as for a value that came through the socket. */
+  trusted = fixed_array_is_normal (type, g_bytes_get_data (bytes, NULL), (gsize) size);
+  if (trusted == 0)
+    return FALSE;
+  frame->value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type), bytes,
+                                                               trusted == 1));
+  if (trusted != 1)
+    {
+      if (!self->keep_payload && self->defer_check_size > 0 && size >= self->defer_check_size)
+        frame->needs_check = TRUE;
+      else if (!g_variant_is_normal_form (frame->value))
+        return FALSE;
+    }
+
+  switch (frame->kind)
+    {
+    case ARIP_FRAME_RESULT_MEMFD:
+      frame->kind = ARIP_FRAME_RESULT;
+      break;
+    case ARIP_FRAME_MESSAGE_MEMFD:
+      frame->kind = ARIP_FRAME_MESSAGE;
+      break;
+    case ARIP_FRAME_CALL_MEMFD:
+    default:
+      frame->kind = ARIP_FRAME_CALL;
+      frame->function_owned = g_strdup (function);
+      frame->function = frame->function_owned;
+      break;
+    }
+  return TRUE;
+}
+
 gboolean
 arip_frame_decoder_next (AripFrameDecoder  *self,
                          AripFrame        **frame,
@@ -770,7 +900,7 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
       return FALSE;
     }
 
-  if (self->fds->len > MAX_QUEUED_FDS)
+  if (self->fds->len > self->max_fds)
     return fail (self, error, _("more file descriptors arrived (%u) than any frame announced"),
                  self->fds->len);
 
@@ -782,9 +912,10 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
   if (header.size > self->max_frame_size)
     return fail (self, error, _("a %s frame of %u bytes, more than the limit of %u bytes"),
                  arip_frame_kind_to_string (header.kind), header.size, (guint) self->max_frame_size);
-  if (header.n_fds > ARIP_FRAME_MAX_FDS)
+  if (header.n_fds > self->max_fds)
     return fail (self, error, _("a %s frame announcing %u file descriptors, more than the limit of %u"),
-                 arip_frame_kind_to_string (header.kind), header.n_fds, ARIP_FRAME_MAX_FDS);
+                 arip_frame_kind_to_string (header.kind), header.n_fds, self->max_fds);
+
 
   total = ARIP_FRAME_HEADER_SIZE + (gsize) header.size;
   if (self->len - self->pos < total)
@@ -822,6 +953,30 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
 
   result = g_new0 (AripFrame, 1);
   result->kind = header.kind;
+
+  if (kind_is_memfd (header.kind))
+    {
+      g_autoptr(GError) local_error = NULL;
+      gint fd;
+
+      if (header.n_fds != 1)
+        {
+          arip_frame_free (result);
+          return fail (self, error, _("a %s frame with its value in a memfd, carrying %u descriptors"),
+                       arip_frame_kind_to_string (header.kind), header.n_fds);
+        }
+      fd = g_array_index (self->fds, gint, 0);
+      g_array_remove_index (self->fds, 0);
+      if (!parse_memfd_payload (self, result, payload_bytes, fd, &local_error))
+        {
+          if (local_error == NULL)
+            goto invalid;
+          arip_frame_free (result);
+          return fail_with (self, error, g_steal_pointer (&local_error));
+        }
+      *frame = result;
+      return TRUE;
+    }
 
   if (!parse_payload (result, payload_bytes,
                       self->keep_payload ? 0 : self->defer_check_size))
@@ -871,6 +1026,9 @@ arip_frame_get_payload (AripFrame *frame)
     case ARIP_FRAME_PROGRESS:
       frame->payload = g_variant_new ("(d)", frame->dbl);
       break;
+    case ARIP_FRAME_CONSUMED:
+      frame->payload = g_variant_new ("(t)", frame->memfd_size);
+      break;
     case ARIP_FRAME_RESULT:
     case ARIP_FRAME_MESSAGE:
       frame->payload = g_variant_new ("(v)", frame->value);
@@ -919,6 +1077,7 @@ typedef struct {
   GBytes      *data;
   gsize        offset;
   GUnixFDList *fds;    /* sent with the first byte */
+  gsize        extra;  /* bytes in a memfd that the frame carries */
 } OutFrame;
 
 struct _AripChannel {
@@ -933,13 +1092,14 @@ struct _AripChannel {
   gpointer               user_data;
   GQueue                 out_queue;
   gsize                  out_bytes;      /* queued and not yet written */
+  guint64                in_flight;      /* in memfd messages not yet handled */
   gsize                  last_request;   /* bytes the last read asked for */
   AripFrame             *checking;       /* a large value being checked */
   guint                  closed : 1;
   guint                  reading_done : 1;
   guint                  write_failed : 1;
   guint                  sync_writes : 1;
-  guint                  accept_fds : 1;
+  guint                  max_fds;
   guint                  draining : 1;
   guint                  drain_now : 1;
   gsize                  drain_left;
@@ -988,7 +1148,7 @@ arip_channel_new (gint     fd,
   self = g_new0 (AripChannel, 1);
   self->ref_count = 1;
   self->fd = fd;
-  self->accept_fds = TRUE;
+  self->max_fds = ARIP_FRAME_MAX_FDS;
   self->decoder = arip_frame_decoder_new (ARIP_FRAME_MAX_SIZE);
   arip_frame_decoder_set_keep_payload (self->decoder, FALSE);
   arip_frame_decoder_set_defer_check (self->decoder, DEFER_CHECK_SIZE);
@@ -1020,16 +1180,28 @@ arip_channel_get_fd (AripChannel *self)
 }
 
 void
-arip_channel_set_accept_fds (AripChannel *self,
-                             gboolean     accept_fds)
+arip_channel_set_max_fds (AripChannel *self,
+                          guint        max_fds)
 {
-  self->accept_fds = !!accept_fds;
+  self->max_fds = MIN (max_fds, (guint) ARIP_FRAME_MAX_FDS);
+  if (self->decoder != NULL)
+    self->decoder->max_fds = self->max_fds;
 }
 
 gsize
 arip_channel_get_queued_bytes (AripChannel *self)
 {
-  return self->out_bytes;
+  return self->out_bytes + (gsize) self->in_flight;
+}
+
+gboolean
+arip_channel_consumed (AripChannel *self,
+                       guint64      size)
+{
+  if (size > self->in_flight)
+    return FALSE;
+  self->in_flight -= size;
+  return TRUE;
 }
 
 static void
@@ -1098,12 +1270,12 @@ read_once (AripChannel  *self,
   self->last_request = iov.iov_len;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  /* Without room for descriptors the kernel discards any that come (and
-   * says so with MSG_CTRUNC): none is ever installed in this process. */
-  if (self->accept_fds)
+  /* Beyond the room there is, the kernel discards descriptors (and says
+   * so with MSG_CTRUNC): no more is ever installed in this process. */
+  if (self->max_fds > 0)
     {
       msg.msg_control = control.buf;
-      msg.msg_controllen = sizeof control.buf;
+      msg.msg_controllen = CMSG_SPACE (sizeof (int) * self->max_fds);
     }
 
   do
@@ -1133,18 +1305,15 @@ read_once (AripChannel  *self,
 
   if (msg.msg_flags & MSG_CTRUNC)
     {
-      if (!self->accept_fds)
-        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                     _("file descriptors arrived, which no frame may carry here"));
-      else if (n_received < ARIP_FRAME_MAX_FDS)
+      if (n_received < self->max_fds)
         /* The buffer had room: the kernel could not install them. */
         g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
                      _("file descriptors the child sent were lost: this process may have "
                        "run out of descriptors (see RLIMIT_NOFILE)"));
       else
         g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                     _("more file descriptors arrived at once than a frame may carry (%u)"),
-                     ARIP_FRAME_MAX_FDS);
+                     _("more file descriptors arrived at once than a frame may carry here (%u)"),
+                     self->max_fds);
       return -1;
     }
 
@@ -1626,7 +1795,10 @@ write_available (AripChannel  *self,
           self->out_bytes -= taken;
           n -= taken;
           if (out->offset == size)
-            out_frame_free (g_queue_pop_head (&self->out_queue));
+            {
+              self->out_bytes -= out->extra;
+              out_frame_free (g_queue_pop_head (&self->out_queue));
+            }
         }
     }
 
@@ -1660,11 +1832,12 @@ on_writable (gint          fd,
   return G_SOURCE_REMOVE;
 }
 
-gboolean
-arip_channel_send_bytes (AripChannel  *self,
-                         GBytes       *data,
-                         GUnixFDList  *fds,
-                         GError      **error)
+static gboolean
+send_bytes_full (AripChannel  *self,
+                 GBytes       *data,
+                 GUnixFDList  *fds,
+                 gsize         extra,
+                 GError      **error)
 {
   g_autoptr(GError) local_error = NULL;
   OutFrame *out;
@@ -1688,8 +1861,9 @@ arip_channel_send_bytes (AripChannel  *self,
   out = g_new0 (OutFrame, 1);
   out->data = data;
   out->fds = fds != NULL ? g_object_ref (fds) : NULL;
+  out->extra = extra;
   g_queue_push_tail (&self->out_queue, out);
-  self->out_bytes += g_bytes_get_size (data);
+  self->out_bytes += g_bytes_get_size (data) + extra;
 
   /* Pending output, or a writer that flushes: frames gather and leave
    * together. */
@@ -1717,6 +1891,85 @@ arip_channel_send_bytes (AripChannel  *self,
     }
 
   return TRUE;
+}
+
+gboolean
+arip_channel_send_bytes (AripChannel  *self,
+                         GBytes       *data,
+                         GUnixFDList  *fds,
+                         GError      **error)
+{
+  return send_bytes_full (self, data, fds, 0, error);
+}
+
+/* A sealed memfd holding @value, as the list of one descriptor. */
+static GUnixFDList *
+memfd_list_for (GVariant  *value,
+                GError   **error)
+{
+  gint fd = arip_memfd_new_for_value (value, error);
+
+  return fd >= 0 ? g_unix_fd_list_new_from_array (&fd, 1) : NULL;
+}
+
+gboolean
+arip_channel_send_value (AripChannel    *self,
+                         AripFrameKind   kind,
+                         GVariant       *value,
+                         GError        **error)
+{
+  g_autoptr(GVariant) normal = normal_value (value);
+  g_autoptr(GUnixFDList) fds = NULL;
+  gsize size = g_variant_get_size (normal);
+
+  g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, FALSE);
+
+  if (size < ARIP_MEMFD_MIN_SIZE)
+    return send_bytes_full (self, arip_frame_encode_value (kind, g_variant_ref (normal), 0), NULL, 0,
+                            error);
+
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return send_bytes_full (self, NULL, NULL, 0, error);
+  fds = memfd_list_for (normal, error);
+  if (fds == NULL)
+    return FALSE;
+  /* The memfd holds its pages until the peer is done with the message,
+   * which it says with a CONSUMED frame: until then they count as queued.
+   * (A result is the last thing a worker sends: nobody waits on it.) */
+  if (kind == ARIP_FRAME_MESSAGE)
+    self->in_flight += size;
+  return send_bytes_full (self,
+                          arip_frame_encode (kind == ARIP_FRAME_RESULT ? ARIP_FRAME_RESULT_MEMFD
+                                                                       : ARIP_FRAME_MESSAGE_MEMFD,
+                                             g_variant_new ("(ts)", (guint64) size,
+                                                            g_variant_get_type_string (normal)), 1),
+                          fds, size, error);
+}
+
+gboolean
+arip_channel_send_call (AripChannel  *self,
+                        const char   *function,
+                        GVariant     *args,
+                        GError      **error)
+{
+  g_autoptr(GVariant) normal = normal_value (args);
+  g_autoptr(GUnixFDList) fds = NULL;
+  gsize size = g_variant_get_size (normal);
+
+  if (size < ARIP_MEMFD_MIN_SIZE)
+    return send_bytes_full (self, arip_frame_encode_call (function, g_variant_ref (normal), 0), NULL, 0,
+                            error);
+
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return send_bytes_full (self, NULL, NULL, 0, error);
+  fds = memfd_list_for (normal, error);
+  if (fds == NULL)
+    return FALSE;
+  return send_bytes_full (self,
+                          arip_frame_encode (ARIP_FRAME_CALL_MEMFD,
+                                             g_variant_new ("(sts)", function, (guint64) size,
+                                                            g_variant_get_type_string (normal)), 1),
+                          fds, size, error);
 }
 
 gboolean

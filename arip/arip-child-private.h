@@ -70,6 +70,16 @@ gboolean     arip_child_send               (AripChild    *self,
                                             GBytes       *frame,
                                             GUnixFDList  *fds,
                                             GError      **error);
+/* The call, or a message (sunk): a large value goes in a sealed memfd.
+ * Errors as for arip_child_send(); ARIP_ERROR ones are ours (too large,
+ * no memory), and the child is fine. */
+gboolean     arip_child_send_call          (AripChild    *self,
+                                            const char   *function,
+                                            GVariant     *args,
+                                            GError      **error);
+gboolean     arip_child_send_message       (AripChild    *self,
+                                            GVariant     *message,
+                                            GError      **error);
 gsize        arip_child_get_queued_bytes   (AripChild    *self);
 
 void         arip_child_stop_startup_timer (AripChild    *self);

@@ -759,7 +759,9 @@ on_frame (AripChannel *channel,
   if (callbacks == NULL || self->error != NULL || self->concluded)
     return;
 
-  if (frame->fds != NULL && frame->kind != ARIP_FRAME_RESULT && frame->kind != ARIP_FRAME_MESSAGE)
+  /* A memfd's descriptor was taken by the decoder: nothing else carries
+   * one. */
+  if (frame->fds != NULL)
     {
       g_autofree char *what = g_strdup_printf (_("file descriptors with a %s frame"),
                                                arip_frame_kind_to_string (frame->kind));
@@ -790,6 +792,13 @@ on_frame (AripChannel *channel,
           if (callbacks->ready != NULL)
             callbacks->ready (self, self->user_data);
         }
+      return;
+    }
+
+  if (frame->kind == ARIP_FRAME_CONSUMED)
+    {
+      if (!arip_channel_consumed (self->channel, frame->memfd_size))
+        arip_child_protocol_violation (self, _("more bytes consumed than were sent"));
       return;
     }
 
@@ -855,6 +864,34 @@ arip_child_send (AripChild    *self,
       return FALSE;
     }
   return arip_channel_send_bytes (self->channel, frame, fds, error);
+}
+
+gboolean
+arip_child_send_call (AripChild   *self,
+                      const char  *function,
+                      GVariant    *args,
+                      GError     **error)
+{
+  if (self->channel == NULL || self->dead || self->error != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
+      return FALSE;
+    }
+  return arip_channel_send_call (self->channel, function, args, error);
+}
+
+gboolean
+arip_child_send_message (AripChild  *self,
+                         GVariant   *message,
+                         GError    **error)
+{
+  if (self->channel == NULL || self->dead || self->error != NULL)
+    {
+      g_variant_unref (g_variant_ref_sink (message));
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
+      return FALSE;
+    }
+  return arip_channel_send_value (self->channel, ARIP_FRAME_MESSAGE, message, error);
 }
 
 gsize
@@ -1002,9 +1039,10 @@ arip_child_new (AripLauncher              *launcher,
       arip_child_fail (self, g_steal_pointer (&local_error));
       return self;
     }
-  /* No frame of the protocol carries descriptors to the parent yet: the
-   * kernel discards any a child sends, and none is ever installed here. */
-  arip_channel_set_accept_fds (self->channel, FALSE);
+  /* A frame from a child carries one descriptor at most (a memfd holding
+   * a large value): the kernel discards any beyond, and no child can make
+   * this process hold more than one. */
+  arip_channel_set_max_fds (self->channel, 1);
   arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
 
   return self;

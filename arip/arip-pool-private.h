@@ -29,9 +29,9 @@ void          arip_pool_call_signal         (AripPoolCall *call,
 void          arip_pool_call_stop           (AripPoolCall *call);
 /* Queued: ends at once, killed. Running: its worker is killed. */
 void          arip_pool_call_kill           (AripPoolCall *call);
-/* A message frame (consumed) for the call; queued, it follows the call. */
+/* A message (sunk) for the call; queued, it follows the call. */
 void          arip_pool_call_send           (AripPoolCall *call,
-                                             GBytes       *frame);
+                                             GVariant     *message);
 gsize         arip_pool_call_get_queued_bytes (AripPoolCall *call);
 
 G_END_DECLS

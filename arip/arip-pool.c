@@ -107,7 +107,7 @@ struct _PoolCall {
   AripPool     *pool;          /* unowned: the task owns the pool */
   GTask        *task;          /* unowned: the task owns the call; NULL for a process */
   AripProcess  *process;       /* the call of an AripProcess on the pool, or NULL */
-  GQueue        early_messages;   /* a process's messages before its call was sent */
+  GQueue        early_messages;   /* a process's messages (GVariant) before its call was sent */
   char         *function;
   GVariant     *args;
   GSource      *cancel_source;
@@ -238,7 +238,7 @@ pool_call_free (PoolCall *call)
   clear_source (&call->call_timer);
   g_free (call->function);
   g_clear_pointer (&call->args, g_variant_unref);
-  g_queue_clear_full (&call->early_messages, (GDestroyNotify) g_bytes_unref);
+  g_queue_clear_full (&call->early_messages, (GDestroyNotify) g_variant_unref);
   g_clear_object (&call->process);
   g_free (call);
 }
@@ -823,7 +823,6 @@ assign (PoolWorker *worker,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *description = NULL;
-  GBytes *frame;
   guint timeout_ms;
 
   worker->state = WORKER_BUSY;
@@ -831,21 +830,19 @@ assign (PoolWorker *worker,
   call->worker = worker;
   call->seq = ++worker->n_calls;
 
-  frame = arip_frame_encode_call (call->function, call->args, 0);
-  if (frame == NULL)
+  if (!arip_child_send_call (worker->child, call->function, call->args, &error))
     {
-      /* Too large: the call fails, the worker is still fine. */
-      worker->state = WORKER_IDLE;
-      complete_call (call, NULL, g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
-                                              _("The arguments of “%s” are larger than the limit "
-                                                "of %u bytes"), call->function, ARIP_FRAME_MAX_SIZE));
-      make_idle (worker);
-      arm_idle_timer (worker);
-      return TRUE;
-    }
+      if (error->domain != G_IO_ERROR)
+        {
+          /* Too large, or no memory for it: the call fails, the worker is
+           * still fine. */
+          worker->state = WORKER_IDLE;
+          complete_call (call, NULL, g_steal_pointer (&error));
+          make_idle (worker);
+          arm_idle_timer (worker);
+          return TRUE;
+        }
 
-  if (!arip_child_send (worker->child, frame, NULL, &error))
-    {
       /* The worker is gone (an idle worker the OOM killer took, say); its
        * exit comes soon. The call never ran: it goes to another. */
       call->worker = NULL;
@@ -863,7 +860,7 @@ assign (PoolWorker *worker,
 
   /* A process's messages sent before its call went out follow it. */
   while (!g_queue_is_empty (&call->early_messages))
-    arip_child_send (worker->child, g_queue_pop_head (&call->early_messages), NULL, NULL);
+    arip_child_send_message (worker->child, g_queue_pop_head (&call->early_messages), NULL);
   if (call->process != NULL)
     arip_process_pool_assigned (call->process, arip_child_get_pid (worker->child));
 
@@ -1547,12 +1544,12 @@ arip_pool_call_kill (AripPoolCall *call)
 
 void
 arip_pool_call_send (AripPoolCall *call,
-                     GBytes       *frame)
+                     GVariant     *message)
 {
   if (call->worker != NULL && call->worker->child != NULL)
-    arip_child_send (call->worker->child, frame, NULL, NULL);
+    arip_child_send_message (call->worker->child, message, NULL);
   else
-    g_queue_push_tail (&call->early_messages, frame);
+    g_queue_push_tail (&call->early_messages, g_variant_ref_sink (message));
 }
 
 gsize
@@ -1563,7 +1560,7 @@ arip_pool_call_get_queued_bytes (AripPoolCall *call)
   if (call->worker != NULL && call->worker->child != NULL)
     return arip_child_get_queued_bytes (call->worker->child);
   for (GList *l = call->early_messages.head; l != NULL; l = l->next)
-    total += g_bytes_get_size (l->data);
+    total += g_variant_get_size (l->data);
   return total;
 }
 

@@ -143,7 +143,7 @@ struct _AripProcess
 
   GTask         *start_task;
   GList         *waiters;
-  GQueue         early_messages;   /* GBytes frames sent before the spawn */
+  GQueue         early_messages;   /* GVariant messages sent before the spawn */
   gsize          early_bytes;
 };
 
@@ -215,7 +215,7 @@ arip_process_finalize (GObject *object)
   g_clear_object (&self->slot_cancellable);
   g_clear_object (&self->run_cancellable);
   g_clear_object (&self->start_cancellable);
-  g_queue_clear_full (&self->early_messages, (GDestroyNotify) g_bytes_unref);
+  g_queue_clear_full (&self->early_messages, (GDestroyNotify) g_variant_unref);
 
   G_OBJECT_CLASS (arip_process_parent_class)->finalize (object);
 }
@@ -1015,13 +1015,12 @@ spawn (AripProcess *self,
     self->stderr_pipe = g_unix_input_stream_new (fd, TRUE);
 
   /* The call goes at once, ahead of the hello: the worker finds it there. */
-  if (arip_child_send (self->child, arip_frame_encode_call (self->function, self->args, 0),
-                       NULL, &error))
+  if (arip_child_send_call (self->child, self->function, self->args, &error))
     {
-      GBytes *message;
+      GVariant *message;
 
       while ((message = g_queue_pop_head (&self->early_messages)) != NULL)
-        arip_child_send (self->child, message, NULL, NULL);
+        arip_child_send_message (self->child, message, NULL);
       self->early_bytes = 0;
     }
   else if (error->domain != G_IO_ERROR)
@@ -1029,7 +1028,7 @@ spawn (AripProcess *self,
       /* Our failure (the call is too large). An I/O error means the child
        * is already gone: how it ended tells more. */
       arip_child_fail (self->child,
-                       g_error_new (ARIP_ERROR, ARIP_ERROR_FAILED,
+                       g_error_new (error->domain, error->code,
                                     _("Could not send the call to “%s” to child process %d: %s"),
                                     self->function, (int) self->pid, error->message));
     }
@@ -1172,7 +1171,7 @@ arip_process_start_async (AripProcess         *self,
 
   if (self->pool != NULL)
     {
-      GBytes *message;
+      GVariant *message;
 
       self->pool_call = arip_pool_submit_process (self->pool, self, self->function, self->args);
       /* Messages sent before the start follow the call. */
@@ -1181,7 +1180,7 @@ arip_process_start_async (AripProcess         *self,
           if (self->pool_call != NULL)
             arip_pool_call_send (self->pool_call, message);
           else
-            g_bytes_unref (message);
+            g_variant_unref (message);
         }
       self->early_bytes = 0;
       return;
@@ -1594,8 +1593,7 @@ arip_process_send_message (AripProcess *self,
 {
   g_autoptr(GVariant) owned = NULL;
   g_autoptr(GError) error = NULL;
-  GBytes *frame;
-  gsize queued;
+  gsize queued, size;
 
   g_return_if_fail (ARIP_IS_PROCESS (self));
   g_return_if_fail (message != NULL);
@@ -1608,8 +1606,8 @@ arip_process_send_message (AripProcess *self,
       return;
     }
 
-  frame = arip_frame_encode_value (ARIP_FRAME_MESSAGE, owned, 0);
-  if (frame == NULL)
+  size = g_variant_get_size (owned);
+  if (size > ARIP_FRAME_MAX_SIZE)
     {
       g_warning ("Dropping a message for “%s”: it is larger than the limit of %u bytes",
                  self->function, ARIP_FRAME_MAX_SIZE);
@@ -1620,32 +1618,31 @@ arip_process_send_message (AripProcess *self,
     queued = arip_pool_call_get_queued_bytes (self->pool_call);
   else
     queued = self->child != NULL ? arip_child_get_queued_bytes (self->child) : self->early_bytes;
-  if (queued > 0 && queued + g_bytes_get_size (frame) > MAX_QUEUED_MESSAGE_BYTES)
+  if (queued > 0 && queued + size > MAX_QUEUED_MESSAGE_BYTES)
     {
       if (!self->warned_dropping)
         g_warning ("Dropping messages for “%s” in child process %d: %" G_GSIZE_FORMAT
                    " bytes of them wait already, and the child does not read them",
                    self->function, (int) self->pid, queued);
       self->warned_dropping = TRUE;
-      g_bytes_unref (frame);
       return;
     }
 
   if (self->pool_call != NULL)
     {
-      arip_pool_call_send (self->pool_call, frame);
+      arip_pool_call_send (self->pool_call, g_steal_pointer (&owned));
       return;
     }
 
   if (self->child == NULL)
     {
       /* Not spawned yet: it goes right after the call. */
-      self->early_bytes += g_bytes_get_size (frame);
-      g_queue_push_tail (&self->early_messages, frame);
+      self->early_bytes += size;
+      g_queue_push_tail (&self->early_messages, g_steal_pointer (&owned));
       return;
     }
 
-  if (!arip_child_send (self->child, frame, NULL, &error))
+  if (!arip_child_send_message (self->child, g_steal_pointer (&owned), &error))
     g_debug ("Dropping a message for “%s”: %s", self->function, error->message);
 }
 

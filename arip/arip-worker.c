@@ -595,9 +595,17 @@ on_worker_frame (AripChannel *channel,
 {
   Worker *worker = user_data;
 
-  if (frame->kind == ARIP_FRAME_MESSAGE && worker->call != NULL)
+  if (frame->kind == ARIP_FRAME_MESSAGE)
     {
-      arip_call_emit_message (worker->call, frame->value);
+      if (worker->call != NULL)
+        arip_call_emit_message (worker->call, frame->value);
+      /* Its memfd is ours no more: the parent may count it as gone. */
+      if (frame->memfd_size > 0)
+        {
+          arip_channel_send_bytes (worker->channel, arip_frame_encode_consumed (frame->memfd_size),
+                                   NULL, NULL);
+          arip_channel_flush_sync (worker->channel, NULL);
+        }
     }
   else if (frame->kind == ARIP_FRAME_CALL && pool_mode && worker->next_call == NULL)
     {
@@ -612,7 +620,7 @@ on_worker_frame (AripChannel *channel,
       copy->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
       worker->next_call = copy;
     }
-  else if (frame->kind != ARIP_FRAME_MESSAGE)
+  else
     worker_fail ("unexpected %s frame from the parent", arip_frame_kind_to_string (frame->kind));
 }
 
