@@ -1925,7 +1925,7 @@ arip_channel_send_value (AripChannel    *self,
   g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, FALSE);
 
   if (size < ARIP_MEMFD_MIN_SIZE)
-    return send_bytes_full (self, arip_frame_encode_value (kind, g_variant_ref (normal), 0), NULL, 0,
+    return send_bytes_full (self, arip_frame_encode_value (kind, normal, 0), NULL, 0,
                             error);
 
   if (size > ARIP_FRAME_MAX_SIZE)
@@ -1957,7 +1957,7 @@ arip_channel_send_call (AripChannel  *self,
   gsize size = g_variant_get_size (normal);
 
   if (size < ARIP_MEMFD_MIN_SIZE)
-    return send_bytes_full (self, arip_frame_encode_call (function, g_variant_ref (normal), 0), NULL, 0,
+    return send_bytes_full (self, arip_frame_encode_call (function, normal, 0), NULL, 0,
                             error);
 
   if (size > ARIP_FRAME_MAX_SIZE)

@@ -58,6 +58,8 @@ void         arip_child_unref              (AripChild    *self);
 void         arip_child_detach             (AripChild    *self);
 
 GPid         arip_child_get_pid            (AripChild    *self);
+/* How it came to be (a fork server that was not ready yet: spawned). */
+AripStartMethod arip_child_get_start_method (AripChild    *self);
 /* What the messages about this child add after its pid, such as
  * "running “fib”"; NULL for nothing. */
 void         arip_child_set_description    (AripChild    *self,

@@ -39,6 +39,7 @@
 #include "arip-error.h"
 #include "arip-launcher-private.h"
 #include "arip-spawn-private.h"
+#include "arip-zygote-private.h"
 
 #define MAX_LAST_WORDS     (16 * 1024)
 /* How long a child may linger after it answered, or after it closed its
@@ -86,6 +87,8 @@ struct _AripChild
   guint                     draining : 1;
   guint                     killed : 1;
   guint                     lingered : 1;
+  guint                     via_zygote : 1;
+  AripStartMethod           start_method;
 };
 
 static void begin_end    (AripChild *self);
@@ -159,6 +162,12 @@ arip_child_unref (AripChild *self)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->description);
   g_free (self);
+}
+
+AripStartMethod
+arip_child_get_start_method (AripChild *self)
+{
+  return self->start_method;
 }
 
 GPid
@@ -403,6 +412,18 @@ begin_end (AripChild *self)
   arip_channel_drain (self->channel, (gsize) MAX (queued, 0), on_drained, arip_child_ref (self));
 }
 
+/* How the dead child ended, if it is dead; the fork server's report of
+ * one of its workers may take up to @timeout_ms. */
+static gboolean
+peek_status (AripChild *self,
+             gint       timeout_ms,
+             gint      *wait_status)
+{
+  if (self->via_zygote)
+    return arip_zygote_peek_status (self->pid, timeout_ms, wait_status);
+  return arip_spawn_peek_status (self->pid, wait_status);
+}
+
 /* Gives the slot back; then nothing needs the pidfd (a reclaim could,
  * until the slot is released). */
 static void
@@ -425,7 +446,12 @@ reap (AripChild *self)
     return;
   self->reaped = TRUE;
 
-  arip_spawn_reap (self->pid);
+  /* The fork server reaps its own (and kills what is left of the group
+   * first, as we do for ours). */
+  if (self->via_zygote)
+    arip_zygote_forget (self->pid);
+  else
+    arip_spawn_reap (self->pid);
   /* Its slot is free now, or once the owner has heard of the end. */
   if (self->concluded)
     release_slot (self);
@@ -448,7 +474,8 @@ on_child_dead (gint     wait_status,
 static void
 watch_exit (AripChild *self)
 {
-  self->exit_source = arip_spawn_exit_source_new (self->pid, self->pidfd);
+  self->exit_source = self->via_zygote ? arip_zygote_exit_source_new (self->pid)
+                                       : arip_spawn_exit_source_new (self->pid, self->pidfd);
   g_source_set_callback (self->exit_source, (GSourceFunc) (void (*) (void)) on_child_dead,
                          arip_child_ref (self), (GDestroyNotify) arip_child_unref);
   g_source_attach (self->exit_source, self->context);
@@ -548,6 +575,15 @@ signal_group (AripChild *self,
 {
   if (self->reaped)
     return;
+  if (self->via_zygote)
+    {
+      /* The fork server reaps it the moment it dies, so its pid and group
+       * id are only its own while it lives: the pidfd says whether it
+       * does (the server kills the group before it reaps the leader). */
+      if (arip_pidfd_send_signal (self->pidfd, self->pid, signum))
+        kill (-self->pid, signum);
+      return;
+    }
   /* The child still leads its group: one signal reaches everyone. */
   if (getpgid (self->pid) != self->pid)
     arip_pidfd_send_signal (self->pidfd, self->pid, signum);
@@ -582,7 +618,7 @@ arip_child_kill (AripChild *self)
       /* It ended on its own, and what it sent is still being handed out:
        * the rest goes now, and its outcome stands. */
     }
-  else if (!self->reaped && arip_spawn_peek_status (self->pid, &wait_status))
+  else if (!self->reaped && peek_status (self, 0, &wait_status))
     {
       /* It ended on its own before we got to it: that is its outcome. */
       self->wait_status = wait_status;
@@ -603,9 +639,9 @@ arip_child_kill (AripChild *self)
             ;
         }
       else
-        for (guint i = 0; i < KILL_WAIT_MS * 5 && !arip_spawn_peek_status (self->pid, &wait_status); i++)
+        for (guint i = 0; i < KILL_WAIT_MS * 5 && !peek_status (self, 0, &wait_status); i++)
           g_usleep (200);
-      if (!arip_spawn_peek_status (self->pid, &self->wait_status))
+      if (!peek_status (self, KILL_WAIT_MS, &self->wait_status))
         self->wait_status = SIGKILL;
       else
         {
@@ -937,8 +973,8 @@ reclaim (gpointer user_data)
 
   /* Any thread, the limiter's lock held: only a signal. The child is not
    * reaped before its slot is released, so its pid is still its own. */
-  arip_pidfd_send_signal (self->pidfd, self->pid, SIGKILL);
-  kill (-self->pid, SIGKILL);
+  if (arip_pidfd_send_signal (self->pidfd, self->pid, SIGKILL) || !self->via_zygote)
+    kill (-self->pid, SIGKILL);
 }
 
 void
@@ -1000,6 +1036,8 @@ arip_child_new (AripLauncher              *launcher,
   self->slot = slot;
   self->pid = spawned.pid;
   self->pidfd = spawned.pidfd;
+  self->via_zygote = spawned.via_zygote;
+  self->start_method = spawned.start_method;
   self->crash_fd = spawned.crash_fd;
   self->stdio[0] = spawned.stdin_fd;
   self->stdio[1] = spawned.stdout_fd;

@@ -28,4 +28,16 @@ gboolean arip_is_worker         (void);
 ARIP_AVAILABLE_IN_ALL
 void     arip_set_language_binding (const char *name);
 
+/**
+ * AripPreloadFunc:
+ * @user_data: the data given to arip_set_preload_func()
+ *
+ * What the fork server runs once before it forks workers.
+ */
+typedef void (*AripPreloadFunc) (gpointer user_data);
+
+ARIP_AVAILABLE_IN_ALL
+void     arip_set_preload_func  (AripPreloadFunc func,
+                                 gpointer        user_data);
+
 G_END_DECLS

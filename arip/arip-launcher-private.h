@@ -14,6 +14,8 @@ typedef struct {
   gint channel_fd;   /* the parent's end of the socketpair */
   gint crash_fd;     /* read end of the crash pipe, non-blocking */
   gint control_fd;   /* a pool worker's shared page, or -1 */
+  AripStartMethod start_method;  /* how it came to be */
+  gboolean via_zygote;  /* forked by the fork server, not our child */
   gint stdin_fd;     /* -1 unless G_SUBPROCESS_FLAGS_STDIN_PIPE */
   gint stdout_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDOUT_PIPE */
   gint stderr_fd;    /* -1 unless G_SUBPROCESS_FLAGS_STDERR_PIPE */

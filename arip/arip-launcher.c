@@ -19,6 +19,7 @@
 #include "arip-channel-private.h"
 #include "arip-enum-types.h"
 #include "arip-error.h"
+#include "arip-fork-private.h"
 #include "arip-error-private.h"
 #include "arip-launcher.h"
 #include "arip-launcher-private.h"
@@ -26,6 +27,7 @@
 #include "arip-process-private.h"
 #include "arip-spawn-private.h"
 #include "arip-worker-private.h"
+#include "arip-zygote-private.h"
 
 #define DEFAULT_STARTUP_TIMEOUT_MS 5000
 #define DEFAULT_INTERRUPT_TIMEOUT_MS 2000
@@ -1035,6 +1037,144 @@ create_control_page (void)
   return fd;
 }
 
+/* The start method a worker of @self really gets: a fork can only make
+ * the running program (not another worker argv), and a fork server cannot
+ * pass the parent's descriptors on (INHERIT_FDS): those are spawned. -1
+ * with @error when the method cannot be used at all. */
+static gint
+effective_start_method (AripLauncher  *self,
+                        GError       **error)
+{
+  guint threads;
+
+  if (self->start_method == ARIP_START_METHOD_SPAWN || self->argv != NULL)
+    return ARIP_START_METHOD_SPAWN;
+  /* GJS runs its engine's helper threads before arip_init(): its fork
+   * server could never fork. */
+  if (self->start_method == ARIP_START_METHOD_FORKSERVER)
+    return (self->flags & G_SUBPROCESS_FLAGS_INHERIT_FDS) ||
+           g_strcmp0 (arip_worker_get_language_binding (), "gjs") == 0
+             ? ARIP_START_METHOD_SPAWN : ARIP_START_METHOD_FORKSERVER;
+
+  /* A fork of a threaded process inherits the locks its other threads
+   * held, held for ever. */
+  threads = arip_fork_count_threads ();
+  if (threads > 1)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_NOT_SUPPORTED,
+                   _("The fork start method needs a single-threaded program, and this one runs "
+                     "%u threads; use ARIP_START_METHOD_FORKSERVER (as fast, and safe with "
+                     "threads) or ARIP_START_METHOD_SPAWN"), threads);
+      return -1;
+    }
+  return ARIP_START_METHOD_FORK;
+}
+
+/* The descriptor a forked worker gets as standard stream @target, from
+ * what the spawn request says: ours, one of the pipes, or /dev/null. */
+static gint
+stdio_source (gint  requested,
+              gint  target,
+              gint *devnull)
+{
+  if (requested == ARIP_SPAWN_INHERIT)
+    return target;
+  if (requested >= 0)
+    return requested;
+  if (*devnull < 0)
+    *devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  return *devnull;
+}
+
+/* Forks a worker: here (FORK) or in the fork server (FORKSERVER). */
+static AripZygoteOutcome
+fork_worker (AripLauncher            *self,
+             gint                     method,
+             const AripSpawnRequest  *request,
+             GPid                    *pid,
+             gint                    *pidfd,
+             GError                 **error)
+{
+  g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (gint));
+  g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (gint));
+  const gint stdio[3] = { request->stdin_fd, request->stdout_fd, request->stderr_fd };
+  g_autofree char *here = NULL;
+  gint devnull = -1;
+  AripZygoteOutcome outcome;
+
+  if (request->cwd != NULL && !g_file_test (request->cwd, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_CHDIR,
+                   _("Failed to change to directory “%s” (%s)"), request->cwd, g_strerror (ENOENT));
+      return ARIP_ZYGOTE_FAILED;
+    }
+
+  for (gint target = 0; target < 3; target++)
+    {
+      gint source = stdio_source (stdio[target], target, &devnull);
+
+      if (source < 0)
+        {
+          int saved_errno = errno;
+          g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED,
+                       _("Could not open /dev/null (%s)"), g_strerror (saved_errno));
+          return ARIP_ZYGOTE_FAILED;
+        }
+
+      g_array_append_val (fds, source);
+      g_array_append_val (targets, target);
+    }
+  g_array_append_vals (fds, request->sources, request->n_fds);
+  g_array_append_vals (targets, request->targets, request->n_fds);
+
+  if (method == ARIP_START_METHOD_FORKSERVER)
+    {
+      /* The server started where we were then: a worker starts where we
+       * are now, as a spawned one would. */
+      if (request->cwd == NULL)
+        here = g_get_current_dir ();
+      outcome = arip_zygote_fork (request->cwd != NULL ? request->cwd : here, request->envp,
+                                  (const gint *) fds->data, (const gint *) targets->data,
+                                  fds->len, pid, pidfd, error);
+    }
+  else
+    {
+      GPid parent = getpid ();
+      GPid child = arip_fork ();
+
+      if (child == 0)
+        {
+          AripBecomeWorker how = { 0 };
+
+          how.fds = (const gint *) fds->data;
+          how.targets = (const gint *) targets->data;
+          how.n_fds = fds->len;
+          how.inherit_fds = request->inherit_fds;
+          how.envp = (char **) request->envp;
+          how.cwd = request->cwd;
+          how.parent = parent;
+          how.from_parent = TRUE;
+          arip_worker_become (&how);
+        }
+      outcome = child > 0 ? ARIP_ZYGOTE_FORKED : ARIP_ZYGOTE_FAILED;
+      if (child > 0)
+        {
+          *pid = child;
+          *pidfd = arip_pidfd_open (child);
+        }
+      else
+        {
+          int saved_errno = errno;
+          g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FORK,
+                       _("Failed to fork (%s)"), g_strerror (saved_errno));
+        }
+    }
+
+  if (devnull >= 0)
+    close (devnull);
+  return outcome;
+}
+
 gboolean
 arip_launcher_spawn (AripLauncher     *self,
                      gboolean          pool_worker,
@@ -1042,6 +1182,7 @@ arip_launcher_spawn (AripLauncher     *self,
                      GError          **error)
 {
   g_autofree char *worker_var = NULL;
+  g_autofree char *control = NULL;
   g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) envp = NULL;
   g_autoptr(GArray) sources = NULL;
@@ -1059,10 +1200,13 @@ arip_launcher_spawn (AripLauncher     *self,
   gboolean ok;
   GPid pid = 0;
   gint pidfd = -1;
+  gint method;
 
   g_return_val_if_fail (ARIP_IS_LAUNCHER (self), FALSE);
 
   result->pid = 0;
+  result->via_zygote = FALSE;
+  result->start_method = ARIP_START_METHOD_SPAWN;
   result->pidfd = -1;
   result->channel_fd = result->crash_fd = result->control_fd = -1;
   result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
@@ -1073,13 +1217,9 @@ arip_launcher_spawn (AripLauncher     *self,
   if (!arip_worker_check_binding (error))
     return FALSE;
 
-  if (self->start_method != ARIP_START_METHOD_SPAWN)
-    {
-      g_set_error (error, ARIP_ERROR, ARIP_ERROR_NOT_SUPPORTED,
-                   _("The start method “%s” is not implemented yet; use ARIP_START_METHOD_SPAWN"),
-                   self->start_method == ARIP_START_METHOD_FORK ? "fork" : "forkserver");
-      return FALSE;
-    }
+  method = effective_start_method (self, error);
+  if (method < 0)
+    return FALSE;
 
   if (!worker_command (self, &file, &argv))
     {
@@ -1162,18 +1302,8 @@ arip_launcher_spawn (AripLauncher     *self,
   g_array_append_vals (sources, self->source_fds->data, self->source_fds->len);
   g_array_append_vals (targets, self->target_fds->data, self->target_fds->len);
 
-  if (control_fd >= 0)
-    worker_var = g_strdup_printf ("%s=%d:%d:%d:%d:pool:%d", ARIP_WORKER_ENV, ARIP_PROTOCOL_VERSION,
-                                  channel_target, crash_target, (int) getpid (), control_target);
-  else
-    worker_var = g_strdup_printf ("%s=%d:%d:%d:%d%s", ARIP_WORKER_ENV, ARIP_PROTOCOL_VERSION,
-                                  channel_target, crash_target, (int) getpid (),
-                                  pool_worker ? ":pool" : "");
-  envp = build_environ (self, worker_var, owned);
-
   request.file = file;
   request.argv = argv;
-  request.envp = (const char * const *) envp->pdata;
   request.cwd = self->cwd;
   request.path_from_envp = (flags & G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP) != 0;
   request.sources = (const gint *) sources->data;
@@ -1184,7 +1314,52 @@ arip_launcher_spawn (AripLauncher     *self,
    * ending the worker can end what it started. */
   request.new_process_group = TRUE;
 
-  ok = arip_spawn (&request, &pid, &pidfd, &local_error);
+  control = control_fd >= 0 ? g_strdup_printf (":%d", control_target) : NULL;
+  for (;;)
+    {
+      AripZygoteOutcome outcome;
+
+      /* The worker checks that its parent is the process named here; a
+       * fork server's workers name none (0): the server checks as it
+       * forks. */
+      g_free (worker_var);
+      worker_var = g_strdup_printf ("%s=%d:%d:%d:%d%s%s", ARIP_WORKER_ENV, ARIP_PROTOCOL_VERSION,
+                                    channel_target, crash_target,
+                                    method == ARIP_START_METHOD_FORKSERVER ? 0 : (int) getpid (),
+                                    pool_worker ? ":pool" : "",
+                                    control != NULL ? control : "");
+      g_clear_pointer (&envp, g_ptr_array_unref);
+      envp = build_environ (self, worker_var, owned);
+      request.envp = (const char * const *) envp->pdata;
+
+      result->start_method = method;
+      if (method == ARIP_START_METHOD_SPAWN)
+        {
+          ok = arip_spawn (&request, &pid, &pidfd, &local_error);
+          break;
+        }
+
+      outcome = fork_worker (self, method, &request, &pid, &pidfd, &local_error);
+      ok = outcome == ARIP_ZYGOTE_FORKED;
+      result->via_zygote = ok && method == ARIP_START_METHOD_FORKSERVER;
+      if (outcome == ARIP_ZYGOTE_FORKED || outcome == ARIP_ZYGOTE_FAILED)
+        break;
+
+      /* The fork server is starting (this one is spawned, not kept
+       * waiting), or cannot fork in this program: say why, once. */
+      if (outcome == ARIP_ZYGOTE_UNAVAILABLE)
+        {
+          static gsize said = 0;
+
+          if (g_once_init_enter (&said))
+            {
+              g_message ("arip: spawning workers instead: %s", local_error->message);
+              g_once_init_leave (&said, 1);
+            }
+          g_clear_error (&local_error);
+        }
+      method = ARIP_START_METHOD_SPAWN;
+    }
 
   /* The child's ends belong to the child now, or to nobody. */
   close_fd (&sv[1]);

@@ -27,8 +27,9 @@ GVariant *arip_process_run_sync  (AripProcess         *self,
  * a worker took the call; a message or progress frame came for it (FALSE:
  * it is invalid); the call ended (@value and @error consumed; how the
  * worker died, if it did). */
-void      arip_process_pool_assigned (AripProcess *self,
-                                      GPid         pid);
+void      arip_process_pool_assigned (AripProcess     *self,
+                                      GPid             pid,
+                                      AripStartMethod  start_method);
 gboolean  arip_process_pool_frame    (AripProcess *self,
                                       AripFrame   *frame);
 void      arip_process_pool_finish   (AripProcess *self,

@@ -100,6 +100,7 @@ struct _AripProcess
   GMainContext  *context;
   AripState      state;
   GPid           pid;
+  AripStartMethod start_method;
   gdouble        progress;
 
   guint          startup_timeout_ms;
@@ -1005,6 +1006,7 @@ spawn (AripProcess *self,
 
   self->spawned = TRUE;
   self->pid = arip_child_get_pid (self->child);
+  self->start_method = arip_child_get_start_method (self->child);
   description = g_strdup_printf (_("running “%s”"), self->function);
   arip_child_set_description (self->child, description);
   if ((fd = arip_child_steal_stdio (self->child, 0)) >= 0)
@@ -1789,6 +1791,26 @@ arip_process_get_pid (AripProcess *self)
 }
 
 /**
+ * arip_process_get_start_method:
+ * @self: a process
+ *
+ * Gets how the child was started. It can differ from the launcher's
+ * #AripLauncher:start-method: a fork server that is still starting, or
+ * that cannot fork in this program, has its workers spawned meanwhile, as
+ * are workers that need what only a spawn can do (a worker argv, inherited
+ * descriptors).
+ *
+ * Returns: the start method, or %ARIP_START_METHOD_SPAWN before
+ *   %ARIP_STATE_INITIALIZED
+ */
+AripStartMethod
+arip_process_get_start_method (AripProcess *self)
+{
+  g_return_val_if_fail (ARIP_IS_PROCESS (self), ARIP_START_METHOD_SPAWN);
+  return self->start_method;
+}
+
+/**
  * arip_process_get_if_exited:
  * @self: a process
  *
@@ -1918,11 +1940,13 @@ arip_process_get_stdin_pipe (AripProcess *self)
 /* On a pool                                                              */
 
 void
-arip_process_pool_assigned (AripProcess *self,
-                            GPid         pid)
+arip_process_pool_assigned (AripProcess     *self,
+                            GPid             pid,
+                            AripStartMethod  start_method)
 {
   g_autoptr(AripProcess) keep = g_object_ref (self);
 
+  self->start_method = start_method;
   if (self->pid != pid)
     {
       self->pid = pid;

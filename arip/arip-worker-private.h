@@ -25,4 +25,26 @@ void                arip_worker_refuse_to_spawn_if_uninitialized (void);
  * override was not loaded: no call may run. */
 gboolean            arip_worker_check_binding (GError **error);
 
+/* How a forked child becomes a worker: @fds[i] becomes @targets[i] (0, 1
+ * and 2 among them), and nothing else stays open unless @inherit_fds; it
+ * gets exactly @envp (ARIP_WORKER included) and starts in @cwd. */
+typedef struct {
+  const gint   *fds;
+  const gint   *targets;
+  guint         n_fds;
+  gboolean      inherit_fds;
+  char        **envp;
+  const char   *cwd;          /* nullable */
+  GPid          parent;       /* the process that forked it */
+  gboolean      from_parent;  /* a fork of the parent itself */
+} AripBecomeWorker;
+
+/* In a forked child: becomes a worker and serves. Never returns. */
+G_GNUC_NORETURN
+void                arip_worker_become       (const AripBecomeWorker *how);
+/* What arip_set_language_binding() named, or NULL. */
+const char         *arip_worker_get_language_binding (void);
+/* The preload hook, once (in the fork server). */
+void                arip_worker_run_preload  (void);
+
 G_END_DECLS

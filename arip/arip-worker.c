@@ -44,6 +44,7 @@
 #include "arip-registry-private.h"
 #include "arip-signals-private.h"
 #include "arip-worker-private.h"
+#include "arip-zygote-private.h"
 
 /* Exit statuses of a worker that could not even start serving. */
 #define EXIT_BAD_SETUP   125
@@ -67,6 +68,12 @@ static int channel_fd = -1;
 static int devnull_fd = -1;
 /* A pool worker's page shared with the parent: the call it began last. */
 static volatile guint32 *control_page;
+/* A fork of the parent (ARIP_START_METHOD_FORK), not of a fork server. */
+static gboolean forked_from_parent;
+/* arip_worker_become() made this process a worker. */
+static gboolean became_worker;
+static AripPreloadFunc preload_func;
+static gpointer preload_data;
 
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
 
@@ -466,6 +473,9 @@ install_interrupt_handler (void)
   g_thread_unref (g_thread_new ("arip-worker-watch", watch_thread, NULL));
 }
 
+G_GNUC_NORETURN static void worker_main (const char  *env_value,
+                                         int         *argc,
+                                         char      ***argv);
 static gboolean parse_worker_env (const char *value,
                                   int        *out_channel_fd,
                                   int        *out_crash_fd,
@@ -508,22 +518,141 @@ __attribute__ ((constructor)) static void
 arip_worker_early_check (void)
 {
   const char *env = getenv (ARIP_WORKER_ENV);
+  const char *zygote = getenv (ARIP_ZYGOTE_ENV);
   const char *parent_field;
   long parent;
-  int colons = 0;
+  int colons = 0, wanted = 3;
 
-  if (env == NULL)
+  if (env == NULL && zygote == NULL)
     return;
+  if (env == NULL)
+    {
+      /* A fork server: "VERSION:FD:PARENT". */
+      env = zygote;
+      wanted = 2;
+    }
   started_as_worker = TRUE;
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 
-  /* The parent's pid is the fourth field. */
-  for (parent_field = env; *parent_field != '\0' && colons < 3; parent_field++)
+  /* The parent's pid is the fourth field (the third for a fork server). */
+  for (parent_field = env; *parent_field != '\0' && colons < wanted; parent_field++)
     if (*parent_field == ':')
       colons++;
-  parent = colons == 3 ? strtol (parent_field, NULL, 10) : 0;
+  parent = colons == wanted ? strtol (parent_field, NULL, 10) : 0;
   if (parent > 0 && getppid () != (pid_t) parent)
     _exit (EXIT_ORPHANED);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forked workers                                                         */
+
+static gboolean
+is_target (const AripBecomeWorker *how,
+           gint                    fd)
+{
+  for (guint i = 0; i < how->n_fds; i++)
+    if (how->targets[i] == fd)
+      return TRUE;
+  return FALSE;
+}
+
+void
+arip_worker_become (const AripBecomeWorker *how)
+{
+  const char *env;
+  sigset_t none;
+  gint max_target = 2;
+  gint copies[96];
+
+  /* A process group of its own, as a spawned worker has. */
+  setpgid (0, 0);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  signal (SIGCHLD, SIG_DFL);
+  signal (SIGPIPE, SIG_DFL);
+
+  /* Die with whoever forked us; if it is gone already, go now. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != how->parent)
+    _exit (EXIT_ORPHANED);
+
+  /* The descriptors it gets, at their numbers: first all above every
+   * target, then onto them; then nothing else stays open (no exec closes
+   * what is close-on-exec here). */
+  if (how->n_fds > G_N_ELEMENTS (copies))
+    _exit (EXIT_BAD_SETUP);
+  for (guint i = 0; i < how->n_fds; i++)
+    max_target = MAX (max_target, how->targets[i]);
+  for (guint i = 0; i < how->n_fds; i++)
+    {
+      copies[i] = fcntl (how->fds[i], F_DUPFD, max_target + 1);
+      if (copies[i] < 0)
+        _exit (EXIT_BAD_SETUP);
+    }
+  for (guint i = 0; i < how->n_fds; i++)
+    if (dup2 (copies[i], how->targets[i]) < 0)
+      _exit (EXIT_BAD_SETUP);
+  if (!how->inherit_fds)
+    {
+      for (gint fd = 3; fd <= max_target; fd++)
+        if (!is_target (how, fd))
+          close (fd);
+      close_range ((unsigned int) max_target + 1, ~0u, 0);
+    }
+  else
+    for (guint i = 0; i < how->n_fds; i++)
+      close (copies[i]);
+
+  if (how->envp != NULL)
+    environ = g_strdupv (how->envp);
+  if (how->cwd != NULL && chdir (how->cwd) < 0)
+    {
+      g_printerr ("arip worker %d: could not change to the directory “%s”: %s\n",
+                  (int) getpid (), how->cwd, g_strerror (errno));
+      _exit (EXIT_BAD_SETUP);
+    }
+
+  forked_from_parent = how->from_parent;
+  became_worker = TRUE;
+  env = g_getenv (ARIP_WORKER_ENV);
+  if (env == NULL)
+    _exit (EXIT_BAD_SETUP);
+  init_ran = TRUE;
+  worker_main (env, NULL, NULL);
+}
+
+/**
+ * arip_set_preload_func:
+ * @func: (scope async) (closure user_data): what to run once in the fork
+ *   server
+ * @user_data: data for @func
+ *
+ * Sets what a worker runs before its first call: load what every call
+ * needs (import heavy Python modules, read a model, warm a cache). The
+ * fork server (%ARIP_START_METHOD_FORKSERVER) runs it once, when it
+ * reaches arip_init(), and every worker it forks starts with the result
+ * at the price of a fork; a spawned worker, or a fork of the parent, runs
+ * it itself before it says hello (within the startup timeout). The
+ * parent never runs it. Call it before arip_init().
+ *
+ * It must not start threads: a fork server that runs threads cannot fork,
+ * and workers are spawned instead (with a message saying why).
+ */
+void
+arip_set_preload_func (AripPreloadFunc func,
+                       gpointer        user_data)
+{
+  preload_func = func;
+  preload_data = user_data;
+}
+
+void
+arip_worker_run_preload (void)
+{
+  AripPreloadFunc func = g_steal_pointer (&preload_func);
+
+  if (func != NULL)
+    func (preload_data);
 }
 
 void
@@ -662,7 +791,7 @@ parse_worker_env (const char *value,
       !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) ||
       !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &chan, NULL) ||
       !g_ascii_string_to_unsigned (parts[2], 10, 0, G_MAXINT, &crash, NULL) ||
-      !g_ascii_string_to_unsigned (parts[3], 10, 1, G_MAXINT, &parent, NULL))
+      !g_ascii_string_to_unsigned (parts[3], 10, 0, G_MAXINT, &parent, NULL))
     return FALSE;
   if (version != ARIP_PROTOCOL_VERSION)
     return FALSE;
@@ -803,10 +932,12 @@ worker_main (const char  *env_value,
       close (control_fd);
     }
 
-  /* Die with the parent; and if it died before we asked, go now. */
+  /* Die with the parent; and if it died before we asked, go now. A worker
+   * forked by a fork server checked its parent as it became one (the
+   * server names itself 0: the parent does not know its pid). */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid () != parent)
-    worker_exit (EXIT_ORPHANED);
+  if (parent == 0 ? !became_worker : getppid () != parent)
+    worker_exit (parent == 0 ? EXIT_BAD_SETUP : EXIT_ORPHANED);
 
   install_crash_handlers ();
 
@@ -828,6 +959,11 @@ worker_main (const char  *env_value,
 
   install_interrupt_handler ();
 
+  /* A fork server's workers have the preload done; the others do it
+   * now, so that every call can count on it. */
+  if (!became_worker || forked_from_parent)
+    arip_worker_run_preload ();
+
   if (!arip_channel_send_bytes (worker.channel,
                                 arip_frame_encode_hello (ARIP_PROTOCOL_VERSION, getpid ()),
                                 NULL, &error) ||
@@ -835,8 +971,11 @@ worker_main (const char  *env_value,
     worker_exit (EXIT_ORPHANED);
 
   /* The program's default main context: in a worker nothing else uses it,
-   * and g_idle_add(), g_timeout_add() and the bindings' timers attach to it. */
-  worker.context = g_main_context_ref (g_main_context_default ());
+   * and g_idle_add(), g_timeout_add() and the bindings' timers attach to it.
+   * A fork of the parent itself holds the parent's sources there: it gets a
+   * context of its own. */
+  worker.context = forked_from_parent ? g_main_context_new ()
+                                      : g_main_context_ref (g_main_context_default ());
   g_main_context_push_thread_default (worker.context);
 
   for (guint32 seq = 1; ; seq++)
@@ -858,6 +997,12 @@ worker_main (const char  *env_value,
       if (!pool_mode)
         worker_exit (0);
     }
+}
+
+const char *
+arip_worker_get_language_binding (void)
+{
+  return language_binding;
 }
 
 /**
@@ -965,6 +1110,13 @@ arip_init (int    *argc,
   env = g_getenv (ARIP_WORKER_ENV);
   if (env != NULL)
     worker_main (env, argc, argv);
+
+  env = g_getenv (ARIP_ZYGOTE_ENV);
+  if (env != NULL)
+    {
+      is_worker = TRUE;
+      arip_zygote_main (env);
+    }
 
   /* As gtk_init() does: messages are printed in the user's language and
    * charset (GLib prints “quotes” as ? in the C locale). A program that set

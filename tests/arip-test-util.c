@@ -266,3 +266,114 @@ arip_test_read_ppid (GPid pid)
     return 0;
   return ppid;
 }
+
+/* The parent pid and state in /proc/PID/stat ("PID (COMM) STATE PPID"). */
+static gboolean
+read_stat (const char *pid,
+           char       *state,
+           int        *ppid)
+{
+  g_autofree char *path = g_build_filename ("/proc", pid, "stat", NULL);
+  g_autofree char *contents = NULL;
+  const char *paren;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return FALSE;
+  paren = strrchr (contents, ')');
+  return paren != NULL && sscanf (paren + 1, " %c %d", state, ppid) == 2;
+}
+
+/* Whether the process started with ARIP_ZYGOTE in its environment (the
+ * fork server removes it from environ, not from the block it started with). */
+static gboolean
+is_fork_server (const char *pid)
+{
+  g_autofree char *path = g_build_filename ("/proc", pid, "environ", NULL);
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  if (!g_file_get_contents (path, &contents, &length, NULL))
+    return FALSE;
+  for (gsize at = 0; at < length; at += strlen (contents + at) + 1)
+    if (g_str_has_prefix (contents + at, "ARIP_ZYGOTE="))
+      return TRUE;
+  return FALSE;
+}
+
+GPid
+arip_test_fork_server_pid (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      char state;
+      int ppid;
+
+      if (g_ascii_isdigit (name[0]) && read_stat (name, &state, &ppid) &&
+          ppid == (int) getpid () && state != 'Z' && is_fork_server (name))
+        return (GPid) atoi (name);
+    }
+  return 0;
+}
+
+void
+arip_test_wait_for_fork_server (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  gint64 deadline = g_get_monotonic_time () + ARIP_TEST_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+  if (arip_launcher_get_start_method (launcher) != ARIP_START_METHOD_FORKSERVER)
+    return;
+  for (;;)
+    {
+      g_autoptr(AripProcess) p = arip_process_new (launcher, "echo", g_variant_new ("(i)", 1));
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = arip_test_run_process (p, &error);
+
+      g_assert_no_error (error);
+      if (arip_process_get_start_method (p) == ARIP_START_METHOD_FORKSERVER)
+        return;
+      if (g_get_monotonic_time () > deadline)
+        g_error ("the fork server did not fork a worker within %d s", ARIP_TEST_TIMEOUT_SECONDS);
+      g_usleep (10 * 1000);
+    }
+}
+
+guint
+arip_test_count_workers (GString *list)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  GPid server = arip_test_fork_server_pid ();
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      char state;
+      int ppid;
+
+      if (!g_ascii_isdigit (name[0]) || !read_stat (name, &state, &ppid) ||
+          atoi (name) == (int) server)
+        continue;
+      if (ppid == (int) getpid () || (server > 0 && ppid == (int) server))
+        {
+          n++;
+          if (list != NULL)
+            g_string_append_printf (list, " %s(%c)", name, state);
+        }
+    }
+  return n;
+}
+
+void
+arip_test_use_fake_worker (AripLauncher *launcher,
+                           const char   *variable,
+                           const char   *mode)
+{
+  arip_launcher_setenv (launcher, variable, mode, TRUE);
+  arip_launcher_set_start_method (launcher, ARIP_START_METHOD_SPAWN);
+}

@@ -99,6 +99,24 @@ guint         arip_test_count_fds        (void);
 /* The names of the open descriptors, for a diagnostic. */
 char         *arip_test_list_fds         (void);
 
+/* The fork server of this process (a child of ours started as one), or 0. */
+GPid          arip_test_fork_server_pid  (void);
+/* Under ARIP_START_METHOD_FORKSERVER (the launchers' default here), runs
+ * "echo" calls until one is forked by the fork server, so that counts of
+ * descriptors and processes taken afterwards include it; nothing
+ * otherwise. */
+void          arip_test_wait_for_fork_server (void);
+/* Processes started for us that are still there (zombies included): our
+ * children and the fork server's, not the fork server itself; each is
+ * added to @list (nullable) as " PID(STATE)". */
+guint         arip_test_count_workers    (GString       *list);
+/* Makes the workers of @launcher fake ones: @variable=@mode in their
+ * environment. A fake takes over before arip_init(), as another program
+ * would, so it is spawned (a fork server's workers are past it). */
+void          arip_test_use_fake_worker  (AripLauncher  *launcher,
+                                          const char    *variable,
+                                          const char    *mode);
+
 /* Asserts that @actual equals @expected (which is sunk and freed). */
 void          arip_test_assert_variant_impl (const char *file,
                                              int         line,

@@ -371,6 +371,14 @@ parent_helper (const char *mode)
   /* Die with the test, should it fail first. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 
+  /* Under the fork server, its workers are its children: it must go too. */
+  arip_test_wait_for_fork_server ();
+  if (arip_test_fork_server_pid () > 0)
+    {
+      printf ("server %d\n", (int) arip_test_fork_server_pid ());
+      fflush (stdout);
+    }
+
   if (g_str_equal (mode, "running"))
     {
       /* Workers that run a function, one-shot and pooled, busy and idle. */
@@ -436,7 +444,8 @@ test_parent_killed (gconstpointer data)
   g_autoptr(GArray) workers = g_array_new (FALSE, FALSE, sizeof (GPid));
   g_autoptr(GError) error = NULL;
   g_autofree char *exe = g_file_read_link ("/proc/self/exe", &error);
-  GPid helper_pid;
+  GPid helper_pid, server_pid = 0;
+  guint n_forked = 0;
   gint64 killed_at, all_dead_at = 0;
 
   g_assert_no_error (error);
@@ -460,6 +469,12 @@ test_parent_killed (gconstpointer data)
       g_assert_nonnull (line);
       if (g_str_equal (line, "ready"))
         break;
+      if (g_str_has_prefix (line, "server "))
+        {
+          server_pid = atoi (line + strlen ("server "));
+          g_assert_cmpint (server_pid, >, 0);
+          continue;
+        }
       pid = atoi (line);
       g_assert_cmpint (pid, >, 0);
       g_array_append_val (workers, pid);
@@ -472,7 +487,16 @@ test_parent_killed (gconstpointer data)
       GPid pid = g_array_index (workers, GPid, i);
 
       g_assert_false (arip_test_pid_is_dead (pid));
-      g_assert_cmpint (arip_test_read_ppid (pid), ==, helper_pid);
+      if (server_pid > 0 && arip_test_read_ppid (pid) == server_pid)
+        n_forked++;
+      else
+        g_assert_cmpint (arip_test_read_ppid (pid), ==, helper_pid);
+    }
+  if (server_pid > 0)
+    {
+      g_test_message ("%u of them forked by its fork server %d", n_forked, (int) server_pid);
+      g_assert_cmpint (arip_test_read_ppid (server_pid), ==, helper_pid);
+      g_array_append_val (workers, server_pid);
     }
 
   killed_at = g_get_monotonic_time ();
@@ -1031,7 +1055,7 @@ test_hostile (gconstpointer data)
         }
       arip_launcher_set_worker_argv (launcher, (const char *[]) { program, NULL });
     }
-  arip_launcher_setenv (launcher, FAKE_ENV, c->mode, TRUE);
+  arip_test_use_fake_worker (launcher, FAKE_ENV, c->mode);
   arip_launcher_set_startup_timeout (launcher, 10000);
   /* A child that lingers after closing its channel is killed after the
    * grace period: the shortest one (1 s). */
@@ -1113,6 +1137,7 @@ main (int argc, char **argv)
     }
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
   {
     static const struct { AripState state; const char *name; } states[] = {

@@ -1001,7 +1001,7 @@ test_descriptors_not_pinned (void)
   g_autoptr(GVariant) value = NULL;
   guint before, most;
 
-  arip_launcher_setenv (launcher, FAKE_ENV, "partial-fds", TRUE);
+  arip_test_use_fake_worker (launcher, FAKE_ENV, "partial-fds");
   p = arip_process_new (launcher, "whoami", NULL);
   before = arip_test_count_fds ();
   most = before;
@@ -1306,6 +1306,7 @@ main (int argc, char **argv)
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
   g_test_add_func ("/Arip/Hardening/1/unref-pool-in-flight", test_unref_pool_in_flight);
   g_test_add_func ("/Arip/Hardening/1/dispose-busy-pool", test_dispose_busy_pool);

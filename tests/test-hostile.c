@@ -432,7 +432,7 @@ run_fake (const char  *mode,
   g_autoptr(GError) start_error = NULL;
   AripProcess *p;
 
-  arip_launcher_setenv (launcher, FAKE_ENV, mode, TRUE);
+  arip_test_use_fake_worker (launcher, FAKE_ENV, mode);
   /* Generous, but well below the test's own guard. */
   arip_launcher_set_startup_timeout (launcher, g_str_equal (mode, "silent") ? 500 : 10000);
   /* Short grace for a child that hangs around after its channel ended. */
@@ -468,7 +468,7 @@ test_valid (void)
 
   /* The fake speaks the protocol well enough to succeed, so the other
    * cases fail for the reason they are written for. */
-  arip_launcher_setenv (launcher, FAKE_ENV, "valid", TRUE);
+  arip_test_use_fake_worker (launcher, FAKE_ENV, "valid");
   p = arip_process_new (launcher, "echo", NULL);
   g_signal_connect (p, "message", G_CALLBACK (on_message_collect), messages);
   g_assert_true (arip_test_start (p, &error));

@@ -297,6 +297,7 @@ main (int argc, char **argv)
     parent_helper (helper_mode);
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
   g_test_add_func ("/Arip/Leaks/fds/runs", test_fds_runs);
   g_test_add_func ("/Arip/Leaks/fds/failures", test_fds_failures);

@@ -466,42 +466,6 @@ status_kb (const char *field)
   return g_ascii_strtoull (line + strlen (key), NULL, 10);
 }
 
-/* Processes (zombies included) whose parent is this process. */
-static guint
-count_children (GString *list)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-  guint n = 0;
-  int self = (int) getpid ();
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = NULL;
-      g_autofree char *contents = NULL;
-      const char *paren;
-      char state;
-      int ppid;
-
-      if (!g_ascii_isdigit (name[0]))
-        continue;
-      path = g_build_filename ("/proc", name, "stat", NULL);
-      if (!g_file_get_contents (path, &contents, NULL, NULL))
-        continue;
-      paren = strrchr (contents, ')');
-      if (paren == NULL || sscanf (paren + 1, " %c %d", &state, &ppid) != 2)
-        continue;
-      if (ppid == self)
-        {
-          n++;
-          if (list != NULL)
-            g_string_append_printf (list, " %s(%c)", name, state);
-        }
-    }
-  return n;
-}
-
 static gboolean
 watchdog (gpointer user_data)
 {
@@ -510,7 +474,7 @@ watchdog (gpointer user_data)
     {
       g_autoptr(GString) children = g_string_new (NULL);
 
-      count_children (children);
+      arip_test_count_workers (children);
       g_error ("no call completed for %d s: %u issued, %u completed, %u in flight, "
                "%u processes running; children:%s",
                STALL_SECONDS, load.issued, load.completed, load.in_flight,
@@ -555,7 +519,7 @@ run_until (guint target)
   g_clear_object (&load.pool);
 
   /* Killed children are reaped by their child watch, soon. */
-  arip_test_wait_until (count_children (NULL) == 0);
+  arip_test_wait_until (arip_test_count_workers (NULL) == 0);
   arip_test_iterate_for (100);
   g_assert_cmpuint (arip_get_running_processes (), ==, 0);
 
@@ -662,6 +626,7 @@ main (int argc, char **argv)
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
   g_test_add_func ("/Arip/Load/mixed", test_load);
 

@@ -277,7 +277,7 @@ test_hostile (gconstpointer data)
   arip_test_wait_until (arip_get_running_processes () == 0);
   fds = arip_test_count_fds ();
 
-  arip_launcher_setenv (launcher, FAKE_ENV, mode, TRUE);
+  arip_test_use_fake_worker (launcher, FAKE_ENV, mode);
   value = arip_test_launcher_run (launcher, "bytes", g_variant_new ("(t)", (guint64) 0), NULL, &error);
   g_assert_null (value);
   g_test_message ("%s: %s", mode, error->message);
@@ -373,11 +373,13 @@ main (int argc, char **argv)
   if (fake != NULL && g_getenv ("ARIP_WORKER") != NULL)
     fake_worker (fake);
 
+  arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("bytes", fn_bytes, NULL, NULL);
   arip_register_function ("digest", fn_digest, NULL, NULL);
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
   for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
     {

@@ -1458,6 +1458,7 @@ main (int argc, char **argv)
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
+  arip_test_wait_for_fork_server ();
 
 #define ADD(path, func) \
   g_test_add ("/Arip/Pool/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)

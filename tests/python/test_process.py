@@ -6,6 +6,7 @@
 
 import os
 import signal
+import threading
 
 import pytest
 
@@ -283,13 +284,24 @@ def test_startup_timeout(waiter, launcher):
     assert process.get_state() == S.FINISHED
 
 
-def test_start_method_not_supported(waiter, launcher):
-    assert launcher.get_start_method() == Arip.StartMethod.SPAWN
+def test_fork_needs_one_thread(waiter):
+    """A fork of a threaded interpreter is refused, saying why."""
+    # A fork makes this very program: no worker argv.
+    launcher = Arip.Launcher.new(Gio.SubprocessFlags.NONE)
     launcher.set_start_method(Arip.StartMethod.FORK)
-    process = Arip.Process.new(launcher, 'add', GLib.Variant('(ii)', (1, 1)))
-    with pytest.raises(GLib.Error) as exc_info:
-        waiter.call(process.start_async, None, finish=process.start_finish)
-    assert_arip_error(exc_info, Arip.Error.NOT_SUPPORTED)
+    assert launcher.get_start_method() == Arip.StartMethod.FORK
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        process = Arip.Process.new(launcher, 'add', GLib.Variant('(ii)', (1, 1)))
+        with pytest.raises(GLib.Error) as exc_info:
+            waiter.call(process.start_async, None, finish=process.start_finish)
+        assert_arip_error(exc_info, Arip.Error.NOT_SUPPORTED)
+        assert 'threads' in exc_info.value.message
+    finally:
+        release.set()
+        thread.join()
 
 
 def test_spawn_failure(waiter):
