@@ -163,7 +163,7 @@ send_value (AripCall       *self,
 
   g_mutex_lock (&self->lock);
   if (self->channel != NULL &&
-      arip_channel_send_value (self->channel, kind, g_variant_ref (value), error))
+      arip_channel_send_value (self->channel, kind, value, error))
     ok = arip_channel_flush_sync (self->channel, error);
   g_mutex_unlock (&self->lock);
 

@@ -921,13 +921,14 @@ arip_child_send_message (AripChild  *self,
                          GVariant   *message,
                          GError    **error)
 {
+  g_autoptr(GVariant) owned = g_variant_take_ref (message);
+
   if (self->channel == NULL || self->dead || self->error != NULL)
     {
-      g_variant_unref (g_variant_ref_sink (message));
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
       return FALSE;
     }
-  return arip_channel_send_value (self->channel, ARIP_FRAME_MESSAGE, message, error);
+  return arip_channel_send_value (self->channel, ARIP_FRAME_MESSAGE, owned, error);
 }
 
 gsize

@@ -210,12 +210,12 @@ arip_launcher_class_init (AripLauncherClass *klass)
   /**
    * AripLauncher:start-method:
    *
-   * How workers are started. Only %ARIP_START_METHOD_SPAWN is available
-   * yet.
+   * How workers are started: %ARIP_START_METHOD_FORKSERVER unless the
+   * environment variable `ARIP_START_METHOD` says `spawn` or `fork`.
    */
   properties[PROP_START_METHOD] =
     g_param_spec_enum ("start-method", NULL, NULL,
-                       ARIP_TYPE_START_METHOD, ARIP_START_METHOD_SPAWN,
+                       ARIP_TYPE_START_METHOD, ARIP_START_METHOD_FORKSERVER,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
@@ -256,9 +256,11 @@ default_start_method (void)
   if (g_once_init_enter (&value))
     {
       const char *env = g_getenv ("ARIP_START_METHOD");
-      gsize method = ARIP_START_METHOD_SPAWN + 1;
+      gsize method = ARIP_START_METHOD_FORKSERVER + 1;
 
-      if (env == NULL || *env == '\0' || g_str_equal (env, "spawn"))
+      if (env == NULL || *env == '\0')
+        method = ARIP_START_METHOD_FORKSERVER + 1;
+      else if (g_str_equal (env, "spawn"))
         method = ARIP_START_METHOD_SPAWN + 1;
       else if (g_str_equal (env, "forkserver"))
         method = ARIP_START_METHOD_FORKSERVER + 1;
@@ -266,7 +268,7 @@ default_start_method (void)
         method = ARIP_START_METHOD_FORK + 1;
       else
         g_warning ("ARIP_START_METHOD=“%s” is not one of spawn, forkserver or fork; "
-                   "using spawn", env);
+                   "using forkserver", env);
       g_once_init_leave (&value, method);
     }
   return (AripStartMethod) (value - 1);
@@ -587,8 +589,8 @@ arip_launcher_take_fd (AripLauncher *self,
  * @self: a launcher
  * @method: how to start workers
  *
- * Sets how workers are started. Only %ARIP_START_METHOD_SPAWN works yet;
- * processes with another method fail with %ARIP_ERROR_NOT_SUPPORTED.
+ * Sets how workers are started; see #AripStartMethod. It applies to
+ * workers started from then on.
  */
 void
 arip_launcher_set_start_method (AripLauncher    *self,

@@ -29,7 +29,8 @@ void          arip_pool_call_signal         (AripPoolCall *call,
 void          arip_pool_call_stop           (AripPoolCall *call);
 /* Queued: ends at once, killed. Running: its worker is killed. */
 void          arip_pool_call_kill           (AripPoolCall *call);
-/* A message (sunk) for the call; queued, it follows the call. */
+/* A message (a full or floating reference, taken) for the call; queued,
+ * it follows the call. */
 void          arip_pool_call_send           (AripPoolCall *call,
                                              GVariant     *message);
 gsize         arip_pool_call_get_queued_bytes (AripPoolCall *call);

@@ -1550,7 +1550,7 @@ arip_pool_call_send (AripPoolCall *call,
   if (call->worker != NULL && call->worker->child != NULL)
     arip_child_send_message (call->worker->child, message, NULL);
   else
-    g_queue_push_tail (&call->early_messages, g_variant_ref_sink (message));
+    g_queue_push_tail (&call->early_messages, g_variant_take_ref (message));
 }
 
 gsize

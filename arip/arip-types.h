@@ -39,15 +39,25 @@ typedef enum {
 /**
  * AripStartMethod:
  * @ARIP_START_METHOD_SPAWN: start each worker by executing a program
- *   (by default the running program itself). Safe in programs that run
- *   threads, as every GLib program does.
- * @ARIP_START_METHOD_FORKSERVER: fork workers from a single-threaded zygote
- *   started by arip_init(). Not implemented yet: starting fails with
- *   %ARIP_ERROR_NOT_SUPPORTED.
- * @ARIP_START_METHOD_FORK: fork without exec. Not implemented yet: starting
- *   fails with %ARIP_ERROR_NOT_SUPPORTED.
+ *   (by default the running program itself), without copying the parent.
+ *   Every worker pays a whole program start; works everywhere.
+ * @ARIP_START_METHOD_FORKSERVER: fork each worker from a fork server: the
+ *   program started once more, which runs main() up to arip_init() and the
+ *   preload hook, then only forks (a fork of a small single-threaded
+ *   process, not of the parent). The default. Workers that need what only
+ *   a spawn gives (another worker argv, %G_SUBPROCESS_FLAGS_INHERIT_FDS),
+ *   workers of a program whose server would run threads (GJS), and those
+ *   started while the server itself starts are spawned.
+ * @ARIP_START_METHOD_FORK: fork the calling process itself, without exec.
+ *   Only possible while it runs a single thread (GLib starts one with the
+ *   first #GTask): otherwise starting fails with %ARIP_ERROR_NOT_SUPPORTED.
+ *   The worker is a copy of the parent: it runs its functions in a main
+ *   context of its own, not the default one.
  *
- * How an [class@Arip.Launcher] starts a worker process.
+ * How an [class@Arip.Launcher] starts a worker process. The default comes
+ * from the environment variable `ARIP_START_METHOD` (`spawn`, `forkserver`
+ * or `fork`), else %ARIP_START_METHOD_FORKSERVER. See the start methods
+ * guide for the trade-offs.
  */
 typedef enum {
   ARIP_START_METHOD_SPAWN,

@@ -44,6 +44,8 @@ G_GNUC_NORETURN
 void                arip_worker_become       (const AripBecomeWorker *how);
 /* What arip_set_language_binding() named, or NULL. */
 const char         *arip_worker_get_language_binding (void);
+/* Loads what a crash's backtrace needs, now (in the fork server). */
+void                arip_worker_prepare_unwinder (void);
 /* The preload hook, once (in the fork server). */
 void                arip_worker_run_preload  (void);
 

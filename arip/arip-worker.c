@@ -414,14 +414,13 @@ end_call (void)
 static gpointer
 watch_thread (gpointer data)
 {
-  void *warm_up[2];
-
   /* backtrace() loads libgcc on first use, which is not safe inside a
    * signal handler. Do it here, off the path to the first call (loading
    * it takes a few hundred microseconds). A crash before it is done still
-   * names its signal; only the backtrace may be missing. */
-  backtrace (warm_up, G_N_ELEMENTS (warm_up));
-  g_atomic_int_set (&unwinder_ready, 1);
+   * names its signal; only the backtrace may be missing. A fork server
+   * did it for its workers. */
+  if (!g_atomic_int_get (&unwinder_ready))
+    arip_worker_prepare_unwinder ();
 
   for (;;)
     {
@@ -644,6 +643,15 @@ arip_set_preload_func (AripPreloadFunc func,
 {
   preload_func = func;
   preload_data = user_data;
+}
+
+void
+arip_worker_prepare_unwinder (void)
+{
+  void *warm_up[2];
+
+  backtrace (warm_up, G_N_ELEMENTS (warm_up));
+  g_atomic_int_set (&unwinder_ready, 1);
 }
 
 void

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -501,10 +502,10 @@ ready_locked (GError **error)
         }
       else if (!conn->broken && conn->threads > 1)
         {
-          set_unavailable_locked (g_strdup_printf (_("this program runs %d threads by the time it "
-                                                     "reaches arip_init() (a JavaScript engine, or "
-                                                     "threads started before it), and forking it "
-                                                     "would not be safe"), conn->threads));
+          set_unavailable_locked (g_strdup_printf (_("this program runs %d threads once it has "
+                                                     "reached arip_init() and run the preload hook "
+                                                     "(threads started by either, or an engine's "
+                                                     "own), and forking it would not be safe"), conn->threads));
           break_locked (conn);
         }
       conn_unref (conn);
@@ -885,16 +886,20 @@ reap_workers (gint sock)
 void
 arip_zygote_main (const char *env_value)
 {
-  g_auto(GStrv) parts = g_strsplit (env_value, ":", -1);
+  char **parts = g_strsplit (env_value, ":", -1);
   guint64 version = 0, sock64 = 0, parent64 = 0;
   sigset_t chld;
   gint sock, sfd;
+  gboolean valid;
 
-  if (g_strv_length (parts) != 3 ||
-      !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) ||
-      !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &sock64, NULL) ||
-      !g_ascii_string_to_unsigned (parts[2], 10, 1, G_MAXINT, &parent64, NULL) ||
-      version != ZYGOTE_VERSION)
+  /* Freed now: this never returns, and its workers must not inherit it. */
+  valid = g_strv_length (parts) == 3 &&
+          g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) &&
+          g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &sock64, NULL) &&
+          g_ascii_string_to_unsigned (parts[2], 10, 1, G_MAXINT, &parent64, NULL) &&
+          version == ZYGOTE_VERSION;
+  g_strfreev (parts);
+  if (!valid)
     {
       g_printerr ("arip fork server %d: %s=“%s” is not what this version of arip writes\n",
                   (int) getpid (), ARIP_ZYGOTE_ENV, env_value);
@@ -909,6 +914,9 @@ arip_zygote_main (const char *env_value)
     _exit (126);
 
   arip_worker_run_preload ();
+  arip_worker_prepare_unwinder ();
+  /* What is buffered would be printed again by every worker. */
+  fflush (NULL);
   reply (sock, REPLY_HELLO, getpid (), (gint) arip_fork_count_threads (), "", -1);
 
   /* Workers' ends come as a readable descriptor, not as a handler that

@@ -92,6 +92,25 @@ kill_session (GPid sid)
   return most;
 }
 
+/* What is left of the session a second after its leader ended: a fork
+ * server and its workers die with their parent, at once but not within
+ * the same instant; then kills it all. */
+static guint
+left_in_session (GPid sid)
+{
+  gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr(GArray) pids = session_members (sid);
+
+      if (pids->len == 0)
+        return 0;
+      g_usleep (5 * 1000);
+    }
+  return kill_session (sid);
+}
+
 typedef struct {
   GSubprocess *process;
   GPid         sid;
@@ -174,8 +193,7 @@ test_no_init_storm (void)
   g_assert_cmpint (g_subprocess_get_exit_status (helper.process), ==, 0);
 
   /* Nothing is left running: not one worker, let alone a storm. */
-  g_usleep (200 * 1000);
-  left = kill_session (helper.sid);
+  left = left_in_session (helper.sid);
   g_assert_cmpuint (left, ==, 0);
   g_object_unref (helper.process);
 }
@@ -192,8 +210,7 @@ test_no_init_startup_timeout (void)
    * timeout names the likely cause. */
   g_assert_nonnull (strstr (out, "within 1000 ms"));
   g_assert_nonnull (strstr (out, "arip_init()"));
-  g_usleep (200 * 1000);
-  left = kill_session (helper.sid);
+  left = left_in_session (helper.sid);
   g_assert_cmpuint (left, ==, 0);
   g_object_unref (helper.process);
 }
@@ -221,7 +238,7 @@ test_ctrl_c_reaches_the_parent_only (void)
   g_test_message ("the helper said: %s", last);
   g_assert_cmpstr (last, ==, "not interrupted, parent got SIGINT");
   g_subprocess_wait (helper.process, NULL, NULL);
-  g_assert_cmpuint (kill_session (helper.sid), ==, 0);
+  g_assert_cmpuint (left_in_session (helper.sid), ==, 0);
   g_object_unref (helper.process);
 }
 
@@ -235,7 +252,7 @@ test_quotes_without_setlocale (void)
    * the message's quotes instead of question marks. */
   g_test_message ("the helper said: %s", out);
   g_assert_nonnull (strstr (out, "No function named “no-such-function”"));
-  g_assert_cmpuint (kill_session (helper.sid), ==, 0);
+  g_assert_cmpuint (left_in_session (helper.sid), ==, 0);
   g_object_unref (helper.process);
 }
 

@@ -172,3 +172,24 @@ def test_default_worker_reruns_the_script():
     assert 'async: 6' in lines and 'sync: 7' in lines, done.stdout
     worker_argv = [line for line in lines if line.startswith('worker argv: ')]
     assert worker_argv == ["worker argv: ['%s', 'an-argument']" % script] * 2, done.stdout
+
+
+def test_forkserver_workers():
+    """Workers forked from the fork server: the script loaded once there."""
+    script = os.path.join(HERE, 'forkserver.py')
+    env = dict(os.environ, ARIP_START_METHOD='forkserver')
+    done = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert 'worker is a child of the fork server: True' in lines, done.stdout
+    assert 'preloaded tag: "tagged"' in lines, done.stdout
+    assert 'parent preloaded: False' in lines, done.stdout
+    assert any(line.startswith('error: ') and 'ValueError' in line
+               and 'from a forked worker' in line for line in lines), done.stdout
+    assert 'exit status: 3' in lines, done.stdout
+    # The preload ran in the server (and in workers spawned while it
+    # started), each time printed once: what it left buffered was flushed
+    # before the server forked, not copied into every worker.
+    ran = [line for line in lines if line.startswith('preload ran in ')]
+    assert 1 <= len(ran) <= 4 and len(set(ran)) == len(ran), done.stdout

@@ -212,6 +212,9 @@ def init(argv=None):
     # Tells the library that this layer answers for Python functions:
     # without it, every call fails with an error saying where this file is.
     Arip.set_language_binding('python')
+    # In a fork server, what is still buffered would be copied into every
+    # worker it forks, and printed by each.
+    _flush_stdio()
     # arip_init() changes nothing in argv and only quotes it in a message;
     # the worker's real command line, which it reads itself, says more
     # (and a Python list does not reach C NULL-terminated).
@@ -220,6 +223,26 @@ def init(argv=None):
 
 
 __all__.append('init')
+
+
+def set_preload_func(func, *user_data):
+    """Names what a worker runs before its first call, e.g. heavy imports.
+
+    The fork server (the default start method) runs it once, before it
+    forks its first worker, and every worker starts with what it loaded; a
+    spawned worker runs it itself. Call it before init(). It must not start
+    threads. What it prints is flushed before any fork.
+    """
+    def run(*_ignored):
+        try:
+            func(*user_data)
+        finally:
+            _flush_stdio()
+
+    Arip.set_preload_func(run)
+
+
+__all__.append('set_preload_func')
 
 
 class Call(Arip.Call):
