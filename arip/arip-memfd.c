@@ -6,7 +6,8 @@
  * sender serializes it straight into a memfd, seals it (so that nobody can
  * change it any more, not even the sender), and sends the descriptor; the
  * receiver checks the seals and the size, and maps it. The kernel copies
- * nothing, and the receiver's GVariant is the mapping itself.
+ * nothing, and the receiver's GVariant is the mapping itself; sent on,
+ * such a value goes as the same memfd.
  */
 #define _GNU_SOURCE 1
 #include "config.h"
@@ -22,12 +23,84 @@
 #include "arip-error.h"
 #include "arip-memfd-private.h"
 
+/* Values that arrived in a memfd and are still mapped, by the address of
+ * their bytes: sent on (a worker returning what it was given, a parent
+ * passing a result to the next call), they go as the same memfd, with no
+ * copy at all. Each keeps its descriptor open for that, up to a bound. */
+#define MAX_KEPT_MEMFDS 64
+
+typedef struct {
+  gpointer data;
+  gsize    size;
+  gint     fd;      /* -1 once past the bound */
+} Mapping;
+
+static GMutex kept_lock;
+static GHashTable *kept;   /* data -> Mapping */
+
+/* A new descriptor for the memfd whose mapping holds exactly @value's
+ * bytes, or -1. */
+static gint
+dup_kept (GVariant *value)
+{
+  gconstpointer data = g_variant_get_data (value);
+  Mapping *mapping;
+  gint fd = -1;
+
+  g_mutex_lock (&kept_lock);
+  mapping = kept != NULL && data != NULL ? g_hash_table_lookup (kept, data) : NULL;
+  if (mapping != NULL && mapping->size == g_variant_get_size (value))
+    fd = fcntl (mapping->fd, F_DUPFD_CLOEXEC, 3);
+  g_mutex_unlock (&kept_lock);
+  return fd;
+}
+
+/* The serialized bytes of @value, if they are at hand without building
+ * them: a fixed-size array or a string (values made from data are), or a
+ * tuple of just one of those, whose bytes are the same. NULL otherwise:
+ * then the value is serialized straight into the memfd. */
+static const guint8 *
+contiguous_bytes (GVariant *value)
+{
+  g_autoptr(GVariant) leaf = g_variant_ref (value);
+  const GVariantType *type;
+
+  while (g_variant_is_of_type (leaf, G_VARIANT_TYPE_TUPLE) && g_variant_n_children (leaf) == 1)
+    {
+      GVariant *child = g_variant_get_child_value (leaf, 0);
+
+      if (g_variant_get_size (child) != g_variant_get_size (leaf))
+        {
+          g_variant_unref (child);
+          return NULL;
+        }
+      g_variant_unref (leaf);
+      leaf = child;
+    }
+
+  type = g_variant_get_type (leaf);
+  if (!(g_variant_type_is_array (type) &&
+        g_variant_type_is_basic (g_variant_type_element (type)) &&
+        !g_variant_type_equal (g_variant_type_element (type), G_VARIANT_TYPE_STRING) &&
+        !g_variant_type_equal (g_variant_type_element (type), G_VARIANT_TYPE_OBJECT_PATH) &&
+        !g_variant_type_equal (g_variant_type_element (type), G_VARIANT_TYPE_SIGNATURE)) &&
+      !g_variant_type_equal (type, G_VARIANT_TYPE_STRING))
+    return NULL;
+  /* The leaf lives as long as @value, which holds it. */
+  return g_variant_get_data (leaf);
+}
+
 gint
 arip_memfd_new_for_value (GVariant  *value,
                           GError   **error)
 {
   gsize size = g_variant_get_size (value);
-  gint fd = memfd_create ("arip-value", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  gint fd = dup_kept (value);
+  const guint8 *bytes;
+
+  if (fd >= 0)
+    return fd;
+  fd = memfd_create ("arip-value", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
   if (fd < 0)
     {
@@ -38,7 +111,21 @@ arip_memfd_new_for_value (GVariant  *value,
       return -1;
     }
 
-  if (size > 0)
+  if (size > 0 && (bytes = contiguous_bytes (value)) != NULL)
+    {
+      /* One pass: the kernel copies into fresh pages it need not zero. */
+      for (gsize done = 0; done < size; )
+        {
+          gssize n = pwrite (fd, bytes + done, MIN (size - done, (gsize) 1 << 24), (off_t) done);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n <= 0)
+            goto no_memory;
+          done += (gsize) n;
+        }
+    }
+  else if (size > 0)
     {
       gpointer map;
 
@@ -76,16 +163,18 @@ no_memory:
   }
 }
 
-typedef struct {
-  gpointer data;
-  gsize    size;
-} Mapping;
-
 static void
 unmap (gpointer user_data)
 {
   Mapping *mapping = user_data;
 
+  if (mapping->fd >= 0)
+    {
+      g_mutex_lock (&kept_lock);
+      g_hash_table_remove (kept, mapping->data);
+      g_mutex_unlock (&kept_lock);
+      close (mapping->fd);
+    }
   munmap (mapping->data, mapping->size);
   g_free (mapping);
 }
@@ -135,11 +224,11 @@ arip_memfd_map (gint      fd,
       return NULL;
     }
 
-  data = mmap (NULL, (gsize) size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-  close (fd);
+  data = mmap (NULL, (gsize) size, PROT_READ, MAP_SHARED, fd, 0);
   if (data == MAP_FAILED)
     {
       int saved_errno = errno;
+      close (fd);
       g_autofree char *what = g_format_size_full (size, G_FORMAT_SIZE_LONG_FORMAT);
 
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_NO_MEMORY,
@@ -151,5 +240,17 @@ arip_memfd_map (gint      fd,
   mapping = g_new (Mapping, 1);
   mapping->data = data;
   mapping->size = (gsize) size;
+  mapping->fd = -1;
+  g_mutex_lock (&kept_lock);
+  if (kept == NULL)
+    kept = g_hash_table_new (NULL, NULL);
+  if (g_hash_table_size (kept) < MAX_KEPT_MEMFDS)
+    {
+      mapping->fd = fd;
+      g_hash_table_insert (kept, data, mapping);
+    }
+  g_mutex_unlock (&kept_lock);
+  if (mapping->fd < 0)
+    close (fd);
   return g_bytes_new_with_free_func (data, (gsize) size, unmap, mapping);
 }

@@ -74,6 +74,41 @@ fn_digest (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(tt)", (guint64) size, checksum (data, size)));
 }
 
+/* The memfd (device and inode) whose mapping holds @data, or "". */
+static char *
+memfd_of (gconstpointer data)
+{
+  g_autofree char *maps = NULL;
+  g_auto(GStrv) lines = NULL;
+  guintptr at = GPOINTER_TO_SIZE (data);
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start, end;
+      char device[32], inode[32];
+
+      if (strstr (lines[i], "memfd:") != NULL &&
+          sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %*s %*s %31s %31s",
+                  &start, &end, device, inode) == 4 &&
+          at >= start && at < end)
+        return g_strdup_printf ("%s %s", device, inode);
+    }
+  return g_strdup ("");
+}
+
+/* (ay): says which memfd holds its arguments, and returns them as they
+ * are. */
+static void
+fn_same (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autofree char *memfd = memfd_of (g_variant_get_data (args));
+
+  arip_call_send_message (call, g_variant_new_string (memfd));
+  arip_call_return_value (call, args);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Fake workers                                                            */
 
@@ -324,6 +359,56 @@ test_large_args (void)
   g_assert_cmpuint (got_sum, ==, checksum (data, size));
 }
 
+static void
+on_memfd_message (AripProcess *process, GVariant *message, gpointer user_data)
+{
+  char **memfd = user_data;
+
+  g_free (*memfd);
+  *memfd = g_variant_dup_string (message, NULL);
+}
+
+/* A value that arrived in a memfd is sent on as that memfd: a worker
+ * returning its arguments hands back the very memfd it was given. */
+static void
+test_sent_on_as_is (void)
+{
+  const gsize size = 4u << 20;
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr(AripProcess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GVariant) again = NULL;
+  g_autofree char *worker_memfd = NULL;
+  g_autofree char *ours = NULL;
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = pattern (i);
+  p = arip_process_new (NULL, "same", g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                                        data, size, 1)));
+  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
+  value = arip_test_run_process (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_size (value), ==, size + 0);
+  ours = memfd_of (g_variant_get_data (value));
+  g_test_message ("the worker's arguments in memfd %s, our result in memfd %s", worker_memfd, ours);
+  g_assert_cmpstr (worker_memfd, !=, "");
+  g_assert_cmpstr (ours, ==, worker_memfd);
+
+  /* And from here to another worker, and back: still that one. */
+  g_clear_object (&p);
+  g_clear_pointer (&worker_memfd, g_free);
+  p = arip_process_new (NULL, "same", value);
+  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
+  again = arip_test_run_process (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (worker_memfd, ==, ours);
+  g_free (ours);
+  ours = memfd_of (g_variant_get_data (again));
+  g_assert_cmpstr (ours, ==, worker_memfd);
+  g_assert_true (g_variant_equal (again, value));
+}
+
 static guint
 count_mappings (void)
 {
@@ -376,6 +461,7 @@ main (int argc, char **argv)
   arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("bytes", fn_bytes, NULL, NULL);
   arip_register_function ("digest", fn_digest, NULL, NULL);
+  arip_register_function ("same", fn_same, NULL, NULL);
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
@@ -388,6 +474,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/Arip/Memfd/large-result-intact", test_large_result_intact);
   g_test_add_func ("/Arip/Memfd/large-args", test_large_args);
+  g_test_add_func ("/Arip/Memfd/sent-on-as-is", test_sent_on_as_is);
   g_test_add_func ("/Arip/Memfd/no-leak-over-many", test_no_leak_over_many);
 
   return g_test_run ();
