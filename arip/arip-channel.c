@@ -839,8 +839,8 @@ parse_memfd_payload (AripFrameDecoder  *self,
     {
       close (fd);
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                   _("a value of %" G_GUINT64_FORMAT " bytes, more than the limit of %u bytes"),
-                   size, (guint) self->max_frame_size);
+                   _("a value of %llu bytes, more than the limit of %u bytes"),
+                   (unsigned long long) size, (guint) self->max_frame_size);
       return FALSE;
     }
 

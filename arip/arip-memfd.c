@@ -106,8 +106,8 @@ arip_memfd_new_for_value (GVariant  *value,
     {
       int saved_errno = errno;
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
-                   _("Could not create a memfd for a value of %" G_GSIZE_FORMAT " bytes: %s"),
-                   size, g_strerror (saved_errno));
+                   _("Could not create a memfd for a value of %llu bytes: %s"),
+                   (unsigned long long) size, g_strerror (saved_errno));
       return -1;
     }
 
@@ -207,8 +207,8 @@ arip_memfd_map (gint      fd,
     {
       close (fd);
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
-                   _("a value in a memfd of %" G_GUINT64_FORMAT " bytes, not the %" G_GUINT64_FORMAT
-                     " announced"), (guint64) st.st_size, size);
+                   _("a value in a memfd of %llu bytes, not the %llu announced"),
+                   (unsigned long long) st.st_size, (unsigned long long) size);
       return NULL;
     }
   if (size == 0)
@@ -220,7 +220,8 @@ arip_memfd_map (gint      fd,
     {
       close (fd);
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_NO_MEMORY,
-                   _("a value of %" G_GUINT64_FORMAT " bytes does not fit this process"), size);
+                   _("a value of %llu bytes does not fit this process"),
+                   (unsigned long long) size);
       return NULL;
     }
 

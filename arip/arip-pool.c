@@ -1633,7 +1633,7 @@ on_map_call_done (GObject      *source,
            !g_cancellable_is_cancelled (data->cancellable))
     {
       /* The first failure is the map's; the other calls stop. */
-      g_prefix_error (&error, _("Call %" G_GSIZE_FORMAT " of the map: "), call->index);
+      g_prefix_error (&error, _("Call %llu of the map: "), (unsigned long long) call->index);
       data->error = g_steal_pointer (&error);
       g_cancellable_cancel (data->cancellable);
     }

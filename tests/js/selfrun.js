@@ -22,3 +22,12 @@ print('after init');
 const result = await Arip.run_in_process_async('times', new GLib.Variant('(ii)', [2, 3]), null);
 print(`async: ${result.deepUnpack()[0]}`);
 print(`sync: ${Arip.run_in_process_sync('times', new GLib.Variant('(ii)', [1, 7]), null).deepUnpack()[0]}`);
+
+// GJS runs its engine's threads from the start: its workers are spawned
+// even when the fork server is asked for.
+const launcher = Arip.Launcher.new(0);
+launcher.set_start_method(Arip.StartMethod.FORKSERVER);
+const process = Arip.Process.new(launcher, 'times', new GLib.Variant('(ii)', [3, 3]));
+await process.start_async(null);
+print(`forkserver asked: ${(await process.wait_async(null)).deepUnpack()[0]}, ` +
+      `${process.get_start_method() === Arip.StartMethod.SPAWN ? 'spawned' : 'forked'}`);

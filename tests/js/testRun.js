@@ -103,7 +103,8 @@ test('Arip.run_in_process_async re-runs the program', async () => {
     const [stdout] = await subprocess.communicate_utf8_async(null, null);
     assert(subprocess.get_successful(), `selfrun.js failed: ${stdout}`);
     const lines = stdout.trim().split('\n');
-    assertEquals(lines.filter(line => line === 'top level').length, 3, 'top levels');
+    assertEquals(lines.filter(line => line === 'top level').length, 4, 'top levels');
+    assert(lines.includes('forkserver asked: 9, spawned'), stdout);
     assertEquals(lines.filter(line => line === 'after init').length, 1, 'after init');
     assert(lines.includes('async: 6') && lines.includes('sync: 7'), stdout);
 });
