@@ -24,7 +24,8 @@ def preload(tag):
     preloaded['pid'] = os.getpid()
     preloaded['tag'] = tag
     # Not flushed here: the binding flushes it before the server forks.
-    print('preload ran in', os.getpid(), flush=False)
+    # One write: the server and a worker spawned meanwhile print at once.
+    sys.stdout.write('preload ran in %d\n' % os.getpid())
 
 
 def whoami(call, args):

@@ -12,8 +12,11 @@ gi.require_version('Arip', '1.0')
 
 from gi.repository import Arip, GLib  # noqa: E402
 
-# Module level code runs in the parent and again in every worker.
-print('module level', flush=True)
+# Module level code runs in the parent and again in every worker (or once
+# in the fork server): one write, so that lines of processes running at
+# the same time do not interleave.
+sys.stdout.write('module level\n')
+sys.stdout.flush()
 
 
 def times(call, args):
