@@ -1386,6 +1386,59 @@ sync_tick (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Starts what a sync call waits for, in the current thread-default
+ * context. */
+typedef void (*SyncStart) (AripPool            *self,
+                           const char          *function,
+                           GVariant            *args,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data);
+
+/* Runs @start and blocks until its result is there (see
+ * arip_pool_run_sync() for who runs the pool's context meanwhile). */
+static GAsyncResult *
+wait_sync (AripPool     *self,
+           SyncStart     start,
+           const char   *function,
+           GVariant     *args,
+           GCancellable *cancellable)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  GAsyncResult *result = NULL;
+  GSource *tick;
+
+  /* The call completes in a context of our own. The pool's work happens
+   * in the pool's context: whoever runs that context does it. When nobody
+   * does, we run it; when another thread does, we look again now and then,
+   * as it may stop (another thread's run_sync that got its answer). */
+  tick = g_timeout_source_new (10);
+  g_source_set_static_name (tick, "[arip] pool sync wait");
+  g_source_set_callback (tick, sync_tick, NULL, NULL);
+  g_source_attach (tick, context);
+
+  g_main_context_push_thread_default (context);
+  start (self, function, args, cancellable, on_sync_done, &result);
+  while (result == NULL)
+    {
+      if (g_main_context_acquire (self->context))
+        {
+          g_main_context_push_thread_default (self->context);
+          g_main_context_iteration (self->context, TRUE);
+          g_main_context_pop_thread_default (self->context);
+          g_main_context_release (self->context);
+          while (result == NULL && g_main_context_iteration (context, FALSE))
+            ;
+        }
+      else
+        g_main_context_iteration (context, TRUE);
+    }
+  g_main_context_pop_thread_default (context);
+  g_source_destroy (tick);
+  g_source_unref (tick);
+  return result;
+}
+
 /**
  * arip_pool_run_sync:
  * @self: a pool
@@ -1412,46 +1465,47 @@ arip_pool_run_sync (AripPool      *self,
                     GCancellable  *cancellable,
                     GError       **error)
 {
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  GAsyncResult *result = NULL;
-  GSource *tick;
-  GVariant *value;
+  g_autoptr(GAsyncResult) result = NULL;
 
   g_return_val_if_fail (ARIP_IS_POOL (self), NULL);
   g_return_val_if_fail (function != NULL, NULL);
 
-  /* The call completes in a context of our own. The pool's work happens
-   * in the pool's context: whoever runs that context does it. When nobody
-   * does, we run it; when another thread does, we look again now and then,
-   * as it may stop (another thread's run_sync that got its answer). */
-  tick = g_timeout_source_new (10);
-  g_source_set_static_name (tick, "[arip] pool sync wait");
-  g_source_set_callback (tick, sync_tick, NULL, NULL);
-  g_source_attach (tick, context);
+  result = wait_sync (self, arip_pool_run_async, function, args, cancellable);
+  return arip_pool_run_finish (self, result, error);
+}
 
-  g_main_context_push_thread_default (context);
-  arip_pool_run_async (self, function, args, cancellable, on_sync_done, &result);
-  while (result == NULL)
-    {
-      if (g_main_context_acquire (self->context))
-        {
-          g_main_context_push_thread_default (self->context);
-          g_main_context_iteration (self->context, TRUE);
-          g_main_context_pop_thread_default (self->context);
-          g_main_context_release (self->context);
-          while (result == NULL && g_main_context_iteration (context, FALSE))
-            ;
-        }
-      else
-        g_main_context_iteration (context, TRUE);
-    }
-  g_main_context_pop_thread_default (context);
-  g_source_destroy (tick);
-  g_source_unref (tick);
+/**
+ * arip_pool_map_sync:
+ * @self: a pool
+ * @function: the registered name of the function
+ * @args_list: the arguments of each call: an array of tuples (`a(…)`); a
+ *   floating reference is consumed
+ * @cancellable: (nullable): cancels every call
+ * @error: return location for an error
+ *
+ * Runs @function once per element of @args_list on the pool's workers and
+ * blocks until all of them ended; see arip_pool_map_async() for what it
+ * returns, and arip_pool_run_sync() for who runs the pool's context
+ * meanwhile.
+ *
+ * Returns: (transfer full): the results in the order of @args_list
+ *   (`av`), or %NULL with the first error
+ */
+GVariant *
+arip_pool_map_sync (AripPool      *self,
+                    const char    *function,
+                    GVariant      *args_list,
+                    GCancellable  *cancellable,
+                    GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
 
-  value = arip_pool_run_finish (self, result, error);
-  g_object_unref (result);
-  return value;
+  g_return_val_if_fail (ARIP_IS_POOL (self), NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+  g_return_val_if_fail (args_list != NULL, NULL);
+
+  result = wait_sync (self, arip_pool_map_async, function, args_list, cancellable);
+  return arip_pool_map_finish (self, result, error);
 }
 
 /* ---------------------------------------------------------------------- */

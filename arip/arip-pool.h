@@ -52,6 +52,12 @@ GVariant *arip_pool_map_finish               (AripPool             *self,
                                               GAsyncResult         *result,
                                               GError              **error);
 ARIP_AVAILABLE_IN_ALL
+GVariant *arip_pool_map_sync                 (AripPool             *self,
+                                              const char           *function,
+                                              GVariant             *args_list,
+                                              GCancellable         *cancellable,
+                                              GError              **error);
+ARIP_AVAILABLE_IN_ALL
 void      arip_pool_close_async              (AripPool             *self,
                                               GCancellable         *cancellable,
                                               GAsyncReadyCallback   callback,

@@ -181,6 +181,18 @@ def test_map(waiter, pool):
     assert [value[0] for value in results.unpack()] == [2 * i for i in range(8)]
 
 
+def test_map_plain(pool):
+    """pool.map() blocks and returns the results in order, as multiprocessing's does."""
+    results = pool.map('add', [GLib.Variant('(ii)', (i, 1)) for i in range(6)])
+    assert [value.unpack() for value in results] == [(i + 1,) for i in range(6)]
+    assert pool.map('add', []) == []
+    with pytest.raises(GLib.Error) as exc_info:
+        pool.map('raise_value_error', [GLib.Variant('(s)', ('x',))])
+    assert 'ValueError' in exc_info.value.message
+    with pytest.raises(TypeError):
+        pool.map('add', [(1, 2)])
+
+
 def test_map_first_error(waiter, pool):
     args = GLib.Variant('a(s)', [('one',), ('two',)])
     with pytest.raises(GLib.Error) as exc_info:

@@ -276,3 +276,35 @@ class Call(Arip.Call):
 
 Call = override(Call)
 __all__.append('Call')
+
+
+class Pool(Arip.Pool):
+    """A pool of warm workers; see Arip.Pool."""
+
+    def map(self, function, iterable, cancellable=None):
+        """Runs @function once per arguments in @iterable; returns the results.
+
+        Like multiprocessing's Pool.map: the calls run on the pool's workers
+        at once, the results come back in the order of @iterable, and the
+        first error (a GLib.Error) ends the map and cancels the other calls.
+        Each element is the arguments of one call, a GLib.Variant tuple, all
+        of one type; @iterable may also be a GLib.Variant array of them. It
+        blocks: from a main loop, use map_async() and map_finish().
+        """
+        if isinstance(iterable, GLib.Variant):
+            args_list = iterable
+        else:
+            items = list(iterable)
+            if not items:
+                return []
+            for item in items:
+                if not isinstance(item, GLib.Variant) or not item.get_type_string().startswith('('):
+                    raise TypeError('each element must be a GLib.Variant tuple (the arguments of '
+                                    'one call), not %r' % (item,))
+            args_list = GLib.Variant.new_array(None, items)
+        results = Arip.Pool.map_sync(self, function, args_list, cancellable)
+        return [results.get_child_value(i).get_variant() for i in range(results.n_children())]
+
+
+Pool = override(Pool)
+__all__.append('Pool')
