@@ -33,6 +33,10 @@ def whoami(call, args):
                                    preloaded['json'].dumps(preloaded.get('tag'))))
 
 
+def environment(call, args):
+    return GLib.Variant('(sb)', (os.environ.get('ARIP_TEST_MARK', ''), 'ARIP_ZYGOTE' in os.environ))
+
+
 def fail(call, args):
     raise ValueError('from a forked worker')
 
@@ -43,14 +47,15 @@ def leave(call, args):
 
 Arip.register_function('whoami', whoami)
 Arip.register_function('fail', fail)
+Arip.register_function('environment', environment)
 Arip.register_function('leave', leave)
 Arip.set_preload_func(preload, 'tagged')
 
 
-def run(function):
+def run(function, launcher=None):
     """Runs @function until a forked worker ran it (the first may be spawned)."""
     for _ in range(2000):
-        process = Arip.Process.new(None, function, None)
+        process = Arip.Process.new(launcher, function, None)
         loop = GLib.MainLoop()
         process.start_async(None, None)
         box = []
@@ -82,3 +87,9 @@ if __name__ == '__main__':
 
     process, error = run('leave')
     print('exit status:', process.get_exit_status(), flush=True)
+
+    launcher = Arip.Launcher.new(0)
+    launcher.setenv('ARIP_TEST_MARK', 'from the launcher', True)
+    process, (mark, zygote_env) = run('environment', launcher)
+    print('os.environ: %s, server variable %s' % (mark, 'seen' if zygote_env else 'gone'),
+          flush=True)

@@ -188,6 +188,9 @@ def test_forkserver_workers():
     assert any(line.startswith('error: ') and 'ValueError' in line
                and 'from a forked worker' in line for line in lines), done.stdout
     assert 'exit status: 3' in lines, done.stdout
+    # os.environ in a forked worker is the launcher's environment, not the
+    # server's copy.
+    assert 'os.environ: from the launcher, server variable gone' in lines, done.stdout
     # The preload ran in the server (and in workers spawned while it
     # started), each time printed once: what it left buffered was flushed
     # before the server forked, not copied into every worker.

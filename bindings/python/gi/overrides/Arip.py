@@ -131,10 +131,26 @@ def _excepthook(exc_type, exc, tb):
 _original_excepthook = sys.excepthook
 
 
+def _sync_environ():
+    """Makes os.environ the environment this worker really has.
+
+    os.environ is Python's copy, made when the interpreter started: a
+    worker forked from the fork server started as the server, and got its
+    own environment (the launcher's) from the library afterwards.
+    """
+    real = dict(entry.split('=', 1) for entry in GLib.get_environ() if '=' in entry)
+    for key in [key for key in os.environ if key not in real]:
+        del os.environ[key]
+    for key, value in real.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 def _serve(name, func, call, args, user_data):
     """Runs @func for @call in the worker and makes sure the call ends."""
     global _current_call, _original_excepthook
 
+    _sync_environ()
     os.environ.pop(_WORKER_ENV, None)
     if sys.excepthook is not _excepthook:
         _original_excepthook = sys.excepthook
