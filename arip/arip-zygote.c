@@ -13,7 +13,8 @@
  * The parent and the server talk over a SOCK_SEQPACKET socketpair, one
  * GVariant per message:
  *
- *   parent -> server  (sasai)  cwd, environment, target of each descriptor
+ *   parent -> server  (ayaayai)  cwd, environment (bytes: neither need be
+ *                                UTF-8), target of each descriptor
  *                              (the descriptors go along by SCM_RIGHTS)
  *   server -> parent  (uiis)   what, pid, value, text:
  *                                HELLO   the server's pid, its threads
@@ -550,7 +551,7 @@ arip_zygote_fork (const char         *cwd,
     goto out;
 
   conn = conn_ref (current);
-  request = g_variant_ref_sink (g_variant_new ("(s^as@ai)", cwd != NULL ? cwd : "", envp,
+  request = g_variant_ref_sink (g_variant_new ("(^ay^aay@ai)", cwd != NULL ? cwd : "", envp,
                                                g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, targets,
                                                                           n_fds, sizeof (gint))));
   g_queue_clear_full (&replies, (GDestroyNotify) reply_free);
@@ -814,7 +815,7 @@ serve_fork (gint      sock,
   GPid pid;
   gint pidfd;
 
-  g_variant_get (request, "(&s^a&s@ai)", &cwd, &envp, &targets_v);
+  g_variant_get (request, "(^&ay^a&ay@ai)", &cwd, &envp, &targets_v);
   targets = g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
   if (n_targets != n_fds)
     {
@@ -957,7 +958,7 @@ arip_zygote_main (const char *env_value)
           gint fds[MAX_REQUEST_FDS];
           guint n_fds = 0;
 
-          request = receive_message (sock, G_VARIANT_TYPE ("(sasai)"), fds, MAX_REQUEST_FDS, &n_fds, TRUE);
+          request = receive_message (sock, G_VARIANT_TYPE ("(ayaayai)"), fds, MAX_REQUEST_FDS, &n_fds, TRUE);
           if (request == NULL)
             {
               /* The parent is gone (or speaks nonsense): so are we, and

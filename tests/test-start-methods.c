@@ -65,6 +65,16 @@ fn_whoami (AripCall *call, GVariant *args, gpointer user_data)
                                                mark != NULL ? mark : ""));
 }
 
+/* The mark's bytes, which need not be UTF-8. */
+static void
+fn_mark_bytes (AripCall *call, GVariant *args, gpointer user_data)
+{
+  const char *mark = g_getenv (MARK_ENV);
+
+  arip_call_return_value (call, g_variant_new ("(^ayi)", mark != NULL ? mark : "",
+                                               (gint32) getppid ()));
+}
+
 static void
 fn_write_fd (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -276,6 +286,35 @@ test_forked_worker (void)
 
   g_unlink (path);
   g_rmdir (dir);
+}
+
+/* The environment and the directory are bytes: what is not UTF-8 arrives
+ * as it is. */
+static void
+test_not_utf8 (void)
+{
+  g_autoptr(AripLauncher) launcher = forkserver_launcher ();
+  const char *mark = "caf\xe9 \xff";
+  Whoami w = { 0 };
+  gint64 deadline = g_get_monotonic_time () + ARIP_TEST_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+  run_forked_whoami (launcher, &w);
+  whoami_clear (&w);
+  arip_launcher_setenv (launcher, MARK_ENV, mark, TRUE);
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) result = arip_test_launcher_run (launcher, "mark_bytes", NULL, NULL, &error);
+      const char *got;
+      gint32 ppid;
+
+      g_assert_no_error (error);
+      g_variant_get (result, "(^&ayi)", &got, &ppid);
+      g_assert_cmpstr (got, ==, mark);
+      if (ppid == arip_test_fork_server_pid ())
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
 }
 
 /* Without a directory, a worker starts where the parent is now, not where
@@ -605,6 +644,7 @@ main (int argc, char **argv)
   arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
   arip_register_function ("whoami", fn_whoami, NULL, NULL);
   arip_register_function ("write_fd", fn_write_fd, NULL, NULL);
+  arip_register_function ("mark_bytes", fn_mark_bytes, NULL, NULL);
   arip_register_function ("crash", fn_crash, NULL, NULL);
   arip_register_function ("exit", fn_exit, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
@@ -622,6 +662,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/Arip/StartMethods/forked-worker", test_forked_worker);
   g_test_add_func ("/Arip/StartMethods/current-directory", test_current_directory);
+  g_test_add_func ("/Arip/StartMethods/not-utf8", test_not_utf8);
   g_test_add_func ("/Arip/StartMethods/server-killed-between-calls", test_server_killed_between_calls);
   g_test_add_func ("/Arip/StartMethods/server-killed-during-call", test_server_killed_during_call);
   g_test_add_func ("/Arip/StartMethods/worker-crash", test_worker_crash);
