@@ -13,6 +13,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +82,14 @@ write_all (int fd, const void *data, gsize len)
 
       if (n < 0 && errno == EINTR)
         continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          /* The worker's end of the channel does not block. */
+          struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+          poll (&pfd, 1, -1);
+          continue;
+        }
       if (n <= 0)
         _exit (0);
       p += n;
@@ -196,6 +205,36 @@ fn_grandchild_floods (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(i)", (gint32) pid));
 }
 
+/* A grandchild that leaves the worker's group (out of reach of a kill),
+ * says its pid on the channel and floods it with messages for 20 s, while
+ * the worker hangs in the call. */
+static void
+fn_escaped_grandchild_floods (AripCall *call, GVariant *args, gpointer user_data)
+{
+  pid_t pid = raw_fork ();
+
+  if (pid == 0)
+    {
+      g_autoptr(GBytes) hello = NULL;
+      g_autoptr(GBytes) frame = arip_frame_encode_value (ARIP_FRAME_MESSAGE,
+                                                         g_variant_new_string ("from the grandchild"), 0);
+      gsize len;
+      const guint8 *data;
+      gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+      setsid ();
+      hello = arip_frame_encode_value (ARIP_FRAME_MESSAGE, g_variant_new_int32 (getpid ()), 0);
+      data = g_bytes_get_data (hello, &len);
+      write_all (WORKER_CHANNEL_FD, data, len);
+      data = g_bytes_get_data (frame, &len);
+      while (g_get_monotonic_time () < end)
+        write_all (WORKER_CHANNEL_FD, data, len);
+      _exit (0);
+    }
+  for (;;)
+    g_usleep (G_USEC_PER_SEC);
+}
+
 /* A grandchild that sleeps (in the worker's group), whose pid the parent
  * hears as a message; then the worker hangs until it is killed. */
 static void
@@ -292,6 +331,27 @@ fn_message_flood (AripCall *call, GVariant *args, gpointer user_data)
   g_variant_get (args, "(u)", &n);
   for (guint32 i = 0; i < n; i++)
     arip_call_send_message (call, g_variant_new_uint32 (i));
+  arip_call_return_value (call, NULL);
+}
+
+/* (u): that many message frames, written straight on the channel in
+ * writes of 1 MiB as a hostile child could, then an answer. */
+static void
+fn_batched_flood (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GBytes) frame = arip_frame_encode_value (ARIP_FRAME_MESSAGE, g_variant_new_uint32 (7), 0);
+  const gsize block_size = 1024 * 1024;
+  g_autofree guint8 *block = g_malloc (block_size);
+  gsize frame_len, per_block;
+  const guint8 *frame_data = g_bytes_get_data (frame, &frame_len);
+  guint32 n;
+
+  g_variant_get (args, "(u)", &n);
+  per_block = block_size / frame_len;
+  for (gsize i = 0; i < per_block; i++)
+    memcpy (block + i * frame_len, frame_data, frame_len);
+  for (guint32 sent = 0; sent < n; sent += per_block)
+    write_all (WORKER_CHANNEL_FD, block, MIN (per_block, n - sent) * frame_len);
   arip_call_return_value (call, NULL);
 }
 
@@ -489,6 +549,7 @@ test_dispose_busy_pool (void)
 typedef struct {
   guint   messages;
   gint64  last_message;
+  gint32  grandchild;
 } Flood;
 
 static void
@@ -498,6 +559,8 @@ on_flood_message (AripProcess *process, GVariant *message, gpointer user_data)
 
   /* A slow handler: 2 µs, as the tester's. */
   g_usleep (2);
+  if (g_variant_is_of_type (message, G_VARIANT_TYPE_INT32))
+    flood->grandchild = g_variant_get_int32 (message);
   flood->messages++;
   flood->last_message = g_get_monotonic_time ();
 }
@@ -572,22 +635,41 @@ test_kill_while_grandchild_floods (void)
 {
   g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr(AripProcess) p = NULL;
+  g_autoptr(GVariant) value = NULL;
   g_autoptr(GError) error = NULL;
   Flood flood = { 0 };
   gint64 start;
+  guint before;
 
-  /* The worker answers, and the flood keeps the channel full: kill it
-   * while its news is still coming. */
-  p = arip_process_new (launcher, "grandchild_floods", g_variant_new ("(b)", TRUE));
+  /* The worker hangs in its call while a grandchild that left its group
+   * (no kill reaches it) keeps the channel full: the kill must end the
+   * process at once all the same. */
+  p = arip_process_new (launcher, "escaped_grandchild_floods", NULL);
   g_signal_connect (p, "message", G_CALLBACK (on_flood_message), &flood);
   g_assert_true (arip_test_start (p, &error));
   g_assert_no_error (error);
   arip_test_wait_until (flood.messages > 100 || arip_process_get_state (p) == ARIP_STATE_FINISHED);
+  g_assert_cmpint (flood.grandchild, >, 0);
+  g_assert_cmpint (arip_process_get_state (p), ==, ARIP_STATE_EXECUTING);
 
   start = g_get_monotonic_time ();
   arip_process_kill (p);
+  g_test_message ("kill returned after %" G_GINT64_FORMAT " µs, %u messages handed out",
+                  g_get_monotonic_time () - start, flood.messages);
   g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC * arip_test_timeout_multiplier ());
   g_assert_cmpint (arip_process_get_state (p), ==, ARIP_STATE_FINISHED);
+  value = arip_test_wait (p, &error);
+  g_assert_null (value);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+
+  /* Nothing more is handed out. (The grandchild ends when it finds the
+   * channel closed.) */
+  before = flood.messages;
+  arip_test_iterate_for (300);
+  g_assert_cmpuint (flood.messages, ==, before);
+
+  kill (flood.grandchild, SIGKILL);
+  arip_test_wait_until (arip_test_pid_is_dead (flood.grandchild));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -795,11 +877,11 @@ test_cancelled_queued_pool_call (void)
 }
 
 static void
-on_oneshot_done_cancel_next (GObject *source, GAsyncResult *result, gpointer user_data)
+on_launcher_done_cancel_next (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   CancelNext *next = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) value = arip_run_in_process_finish (result, &error);
+  g_autoptr(GVariant) value = arip_launcher_run_finish (ARIP_LAUNCHER (source), result, &error);
 
   g_assert_no_error (error);
   g_cancellable_cancel (next->to_cancel);
@@ -812,27 +894,55 @@ test_cancelled_queued_oneshot (void)
   const guint saved = arip_get_max_processes ();
   g_autofree char *gate = tmp_path ("oneshot-cancel-gate");
   g_autofree char *marker = tmp_path ("oneshot-cancel-marker");
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *starts = tmp_path ("oneshot-cancel-starts");
+  g_autofree char *program = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *log = NULL;
+  const char *argv[] = { "/bin/sh", "-c", "echo started >> \"$0\" && exec \"$@\"", starts, program, NULL };
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GCancellable) while_queued = g_cancellable_new ();
+  g_autoptr(GCancellable) from_callback = g_cancellable_new ();
   g_autoptr(GAsyncResult) second = NULL;
+  g_autoptr(GAsyncResult) third = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GError) error3 = NULL;
   g_autoptr(GVariant) value = NULL;
-  CancelNext next = { cancellable, FALSE };
+  g_autoptr(GVariant) value3 = NULL;
+  CancelNext next = { from_callback, FALSE };
 
+  /* Every worker this launcher starts writes a line first. One slot: the
+   * first call holds it; the second is cancelled while it waits, the
+   * third from the first's callback. */
+  g_assert_nonnull (program);
+  arip_launcher_set_worker_argv (launcher, argv);
   arip_set_max_processes (1);
-  arip_run_in_process_async ("hold", g_variant_new ("(s)", gate), NULL, on_oneshot_done_cancel_next, &next);
-  arip_run_in_process_async ("touch", g_variant_new ("(s)", marker), cancellable,
-                             arip_test_store_result, &second);
+  arip_launcher_run_async (launcher, "hold", g_variant_new ("(s)", gate), NULL,
+                           on_launcher_done_cancel_next, &next);
+  arip_launcher_run_async (launcher, "touch", g_variant_new ("(s)", marker), while_queued,
+                           arip_test_store_result, &second);
+  arip_launcher_run_async (launcher, "touch", g_variant_new ("(s)", marker), from_callback,
+                           arip_test_store_result, &third);
   arip_test_iterate_for (200);
+  g_cancellable_cancel (while_queued);
+  /* A waiting call ends as soon as it is cancelled, as GIO's do. */
+  arip_test_wait_until (second != NULL);
+  g_assert_false (next.done);
   touch (gate);
-  arip_test_wait_until (next.done && second != NULL);
+  arip_test_wait_until (next.done && third != NULL);
 
-  value = arip_run_in_process_finish (second, &error);
+  value = arip_launcher_run_finish (launcher, second, &error);
   g_assert_null (value);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  value3 = arip_launcher_run_finish (launcher, third, &error3);
+  g_assert_null (value3);
+  g_assert_error (error3, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   arip_test_iterate_for (300);
   g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
   arip_test_wait_until (arip_get_running_processes () == 0);
   arip_set_max_processes (saved);
+
+  /* Neither cancelled call's worker was ever started. */
+  g_assert_true (g_file_get_contents (starts, &log, NULL, NULL));
+  g_assert_cmpstr (log, ==, "started\n");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -963,19 +1073,23 @@ test_deep_value_off_main_loop (void)
   g_assert_cmpint (t.max_gap, <, 500 * 1000 * arip_test_timeout_multiplier ());
 }
 
+/* A handler that takes 20 µs, busy (g_usleep (20) sleeps ~100 µs here). */
 static void
 on_slow_message (AripProcess *process, GVariant *message, gpointer user_data)
 {
-  g_usleep (20);
+  gint64 end = g_get_monotonic_time () + 20;
+
+  while (g_get_monotonic_time () < end)
+    ;
 }
 
-/* The handler takes ~100 µs per message here (g_usleep's timer slack): the
- * child sends far faster than the parent handles, for ~5 s. */
+/* The child sends far faster than the parent handles, for ~4 s. */
 static void
-test_flood_does_not_starve (void)
+test_flood_does_not_starve (gconstpointer data)
 {
-  g_autoptr(AripProcess) p = arip_process_new (NULL, "message_flood",
-                                               g_variant_new ("(u)", under_valgrind () ? 20000 : 50000));
+  const char *function = data;
+  g_autoptr(AripProcess) p = arip_process_new (NULL, function,
+                                               g_variant_new ("(u)", under_valgrind () ? 20000 : 200000));
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   Ticker t = { 0 };
@@ -1302,6 +1416,8 @@ main (int argc, char **argv)
   arip_register_function ("error_domain", fn_error_domain, NULL, NULL);
   arip_register_function ("deep_aay", fn_deep_aay, NULL, NULL);
   arip_register_function ("message_flood", fn_message_flood, NULL, NULL);
+  arip_register_function ("escaped_grandchild_floods", fn_escaped_grandchild_floods, NULL, NULL);
+  arip_register_function ("batched_flood", fn_batched_flood, NULL, NULL);
   arip_register_function ("busy", fn_busy, NULL, NULL);
   arip_register_function ("getenv", fn_getenv, NULL, NULL);
   arip_register_function ("crash_drowned", fn_crash_drowned, NULL, NULL);
@@ -1327,7 +1443,10 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Hardening/7/cancel-before-callback", test_cancel_before_callback);
   g_test_add_func ("/Arip/Hardening/8/error-domains-bounded", test_error_domains_bounded);
   g_test_add_func ("/Arip/Hardening/9/deep-value-off-main-loop", test_deep_value_off_main_loop);
-  g_test_add_func ("/Arip/Hardening/9/flood-does-not-starve", test_flood_does_not_starve);
+  g_test_add_data_func ("/Arip/Hardening/9/flood-does-not-starve", "message_flood",
+                        test_flood_does_not_starve);
+  g_test_add_data_func ("/Arip/Hardening/9/batched-flood-does-not-starve", "batched_flood",
+                        test_flood_does_not_starve);
   g_test_add_func ("/Arip/Hardening/10/descriptors-not-pinned", test_descriptors_not_pinned);
   g_test_add_func ("/Arip/Hardening/11/idle-workers-yield", test_idle_workers_yield);
   g_test_add_func ("/Arip/Hardening/11/sync-deadlock-detected", test_sync_deadlock_detected);
