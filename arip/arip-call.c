@@ -11,6 +11,7 @@
 #include "arip-call.h"
 #include "arip-call-private.h"
 #include "arip-error.h"
+#include "arip-worker-private.h"
 
 /**
  * AripCall:
@@ -264,6 +265,8 @@ arip_call_get_cancellable (AripCall *self)
 {
   g_return_val_if_fail (ARIP_IS_CALL (self), NULL);
 
+  /* Interrupts reach it through a thread that starts now if it has not. */
+  arip_worker_start_watch ();
   return self->cancellable;
 }
 

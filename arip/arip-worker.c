@@ -411,6 +411,18 @@ end_call (void)
   spare_cancellable = old;
 }
 
+/* Applies the interrupts waiting in the pipe. */
+static void
+take_interrupts (void)
+{
+  guint32 seqs[16];
+  gssize n;
+
+  while ((n = read (interrupt_pipe[0], seqs, sizeof seqs)) > 0)
+    for (gssize i = 0; i < n / (gssize) sizeof (guint32); i++)
+      interrupt_call (seqs[i]);
+}
+
 static gpointer
 watch_thread (gpointer data)
 {
@@ -437,13 +449,7 @@ watch_thread (gpointer data)
         }
 
       if (fds[0].revents & POLLIN)
-        {
-          guint32 seqs[16];
-          gssize n = read (interrupt_pipe[0], seqs, sizeof seqs);
-
-          for (gssize i = 0; i < n / (gssize) sizeof (guint32); i++)
-            interrupt_call (seqs[i]);
-        }
+        take_interrupts ();
 
       if (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
         {
@@ -455,13 +461,39 @@ watch_thread (gpointer data)
   return NULL;
 }
 
+static gsize watch_started;
+
+void
+arip_worker_start_watch (void)
+{
+  if (interrupt_pipe[0] < 0)
+    return;
+  if (g_once_init_enter (&watch_started))
+    {
+      /* An interrupt that came before is seen by whoever asked, now. */
+      take_interrupts ();
+      g_thread_unref (g_thread_new ("arip-worker-watch", watch_thread, NULL));
+      g_once_init_leave (&watch_started, 1);
+    }
+}
+
+/* A worker forked by a fork server starts its watch thread only when its
+ * function asks for the call's cancellable (the one thing the thread is
+ * for, with noticing a parent that hung up without killing it): making and
+ * ending a thread is a sixth of such a worker's life. An interrupt that
+ * came earlier waits in the pipe. Other workers start it now: it also
+ * loads the unwinder, off the path to the first call. */
 static void
 install_interrupt_handler (void)
 {
   struct sigaction action = { 0 };
 
   if (!g_unix_open_pipe (interrupt_pipe, FD_CLOEXEC, NULL))
-    return;
+    {
+      interrupt_pipe[0] = interrupt_pipe[1] = -1;
+      return;
+    }
+  fcntl (interrupt_pipe[0], F_SETFL, O_NONBLOCK);
   fcntl (interrupt_pipe[1], F_SETFL, O_NONBLOCK);
 
   action.sa_sigaction = on_sigint;
@@ -469,7 +501,8 @@ install_interrupt_handler (void)
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, NULL);
 
-  g_thread_unref (g_thread_new ("arip-worker-watch", watch_thread, NULL));
+  if (!became_worker || forked_from_parent)
+    arip_worker_start_watch ();
 }
 
 G_GNUC_NORETURN static void worker_main (const char  *env_value,
@@ -526,7 +559,12 @@ arip_worker_early_check (void)
     return;
   if (env == NULL)
     {
-      /* A fork server: "VERSION:FD:PARENT". */
+      /* A fork server: "VERSION:FD:PARENT:BIND_NOW". The dynamic linker has
+       * read LD_BIND_NOW; if it is ours, the program never sees it. */
+      const char *last = strrchr (zygote, ':');
+
+      if (last != NULL && strcmp (last, ":1") == 0)
+        unsetenv ("LD_BIND_NOW");
       env = zygote;
       wanted = 2;
     }
@@ -652,6 +690,17 @@ arip_worker_prepare_unwinder (void)
 
   backtrace (warm_up, G_N_ELEMENTS (warm_up));
   g_atomic_int_set (&unwinder_ready, 1);
+}
+
+void
+arip_worker_warm_up (void)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+
+  /* Class initialisation (GObject's first of all) writes memory each forked
+   * worker would otherwise copy and fill again. */
+  g_type_class_unref (g_type_class_ref (ARIP_TYPE_CALL));
+  arip_worker_prepare_unwinder ();
 }
 
 void
@@ -904,6 +953,14 @@ serve (Worker    *worker,
   g_clear_object (&worker->call);
 }
 
+static gboolean
+call_is_waiting (int fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+  return !pool_mode && poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0;
+}
+
 G_GNUC_NORETURN static void
 worker_main (const char  *env_value,
              int         *argc,
@@ -972,10 +1029,12 @@ worker_main (const char  *env_value,
   if (!became_worker || forked_from_parent)
     arip_worker_run_preload ();
 
+  /* A one-shot's call was sent ahead of our hello: when it is already
+   * here, the hello leaves with the first states, in one write. */
   if (!arip_channel_send_bytes (worker.channel,
                                 arip_frame_encode_hello (ARIP_PROTOCOL_VERSION, getpid ()),
                                 NULL, &error) ||
-      !arip_channel_flush_sync (worker.channel, &error))
+      (!call_is_waiting (chan) && !arip_channel_flush_sync (worker.channel, &error)))
     worker_exit (EXIT_ORPHANED);
 
   /* The program's default main context: in a worker nothing else uses it,

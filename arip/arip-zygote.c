@@ -411,15 +411,24 @@ pump_locked (Conn *conn,
   return FALSE;
 }
 
-/* The environment of the server: ours, with ARIP_ZYGOTE. */
+/* The environment of the server: ours, with ARIP_ZYGOTE. The dynamic
+ * linker binds every symbol as the server starts (LD_BIND_NOW): bound
+ * lazily, each worker would look up again every function it is the first
+ * to call, and fault in the symbol tables to do it (a third of a worker's
+ * page faults). The last field says whether the variable is ours, for the
+ * server to take it away again before main() runs. */
 static char **
 server_environ (gint sock_target)
 {
   g_auto(GStrv) envp = g_get_environ ();
-  g_autofree char *value = g_strdup_printf ("%d:%d:%d", ZYGOTE_VERSION, sock_target, (int) getpid ());
+  gboolean bind_now = g_environ_getenv (envp, "LD_BIND_NOW") == NULL;
+  g_autofree char *value = g_strdup_printf ("%d:%d:%d:%d", ZYGOTE_VERSION, sock_target,
+                                            (int) getpid (), bind_now);
 
   envp = g_environ_unsetenv (envp, ARIP_WORKER_ENV);
   envp = g_environ_setenv (envp, ARIP_ZYGOTE_ENV, value, TRUE);
+  if (bind_now)
+    envp = g_environ_setenv (envp, "LD_BIND_NOW", "1", TRUE);
   return g_steal_pointer (&envp);
 }
 
@@ -888,16 +897,17 @@ void
 arip_zygote_main (const char *env_value)
 {
   char **parts = g_strsplit (env_value, ":", -1);
-  guint64 version = 0, sock64 = 0, parent64 = 0;
+  guint64 version = 0, sock64 = 0, parent64 = 0, bind_now = 0;
   sigset_t chld;
   gint sock, sfd;
   gboolean valid;
 
   /* Freed now: this never returns, and its workers must not inherit it. */
-  valid = g_strv_length (parts) == 3 &&
+  valid = g_strv_length (parts) == 4 &&
           g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &version, NULL) &&
           g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXINT, &sock64, NULL) &&
           g_ascii_string_to_unsigned (parts[2], 10, 1, G_MAXINT, &parent64, NULL) &&
+          g_ascii_string_to_unsigned (parts[3], 10, 0, 1, &bind_now, NULL) &&
           version == ZYGOTE_VERSION;
   g_strfreev (parts);
   if (!valid)
@@ -915,7 +925,7 @@ arip_zygote_main (const char *env_value)
     _exit (126);
 
   arip_worker_run_preload ();
-  arip_worker_prepare_unwinder ();
+  arip_worker_warm_up ();
   /* What is buffered would be printed again by every worker. */
   fflush (NULL);
   reply (sock, REPLY_HELLO, getpid (), (gint) arip_fork_count_threads (), "", -1);

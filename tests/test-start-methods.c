@@ -120,6 +120,21 @@ fn_until_interrupted (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(b)", g_cancellable_is_cancelled (cancellable)));
 }
 
+/* (s): waits for that file to exist, then says whether its call was
+ * interrupted: it asks for its cancellable only then. */
+static void
+fn_looks_late (AripCall *call, GVariant *args, gpointer user_data)
+{
+  const char *gate;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  g_variant_get (args, "(&s)", &gate);
+  while (!g_file_test (gate, G_FILE_TEST_EXISTS) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  arip_call_return_value (call, g_variant_new ("(b)",
+                                               g_cancellable_is_cancelled (arip_call_get_cancellable (call))));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                */
 
@@ -450,6 +465,60 @@ test_worker_interrupted (void)
 }
 
 static void
+test_interrupted_before_it_looks (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("arip-start-methods-XXXXXX", NULL);
+  g_autofree char *gate = g_build_filename (dir, "gate", NULL);
+  g_autoptr(AripProcess) p = start_forked ("looks_late", g_variant_new ("(s)", gate));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  /* A forked worker starts the thread that cancels on an interrupt only
+   * when its function asks for the cancellable: what came before counts. */
+  arip_test_wait_until (arip_process_get_state (p) == ARIP_STATE_EXECUTING);
+  arip_process_interrupt (p);
+  arip_test_iterate_for (100);
+  g_assert_true (g_file_set_contents (gate, "", 0, NULL));
+  result = arip_test_wait (p, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (result, g_variant_new ("(b)", TRUE));
+  g_unlink (gate);
+  g_rmdir (dir);
+}
+
+/* The fork server makes no main context: its wake-up descriptor would be
+ * shared by every worker, which would steal each other's wake-ups. */
+static void
+test_server_has_no_main_context (void)
+{
+  g_autoptr(AripProcess) p = start_forked ("hang", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  GPid server = arip_test_fork_server_pid ();
+  g_autofree char *fd_dir = g_strdup_printf ("/proc/%d/fd", (int) server);
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+  guint n_fds = 0;
+
+  g_assert_cmpint (server, >, 0);
+  dir = g_dir_open (fd_dir, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (fd_dir, name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      n_fds++;
+      g_assert_cmpstr (target, !=, "anon_inode:[eventfd]");
+    }
+  g_assert_cmpuint (n_fds, >, 0);
+
+  arip_process_kill (p);
+  result = arip_test_wait (p, &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+}
+
+static void
 test_worker_cancelled_by_escalation (void)
 {
   g_autoptr(AripProcess) p = start_forked ("hang", NULL);
@@ -649,6 +718,7 @@ main (int argc, char **argv)
   arip_register_function ("exit", fn_exit, NULL, NULL);
   arip_register_function ("hang", fn_hang, NULL, NULL);
   arip_register_function ("until_interrupted", fn_until_interrupted, NULL, NULL);
+  arip_register_function ("looks_late", fn_looks_late, NULL, NULL);
   if (g_strcmp0 (helper, "preload-thread") == 0)
     arip_set_preload_func (preload_starting_a_thread, NULL);
   else
@@ -668,6 +738,8 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/StartMethods/worker-crash", test_worker_crash);
   g_test_add_func ("/Arip/StartMethods/worker-killed", test_worker_killed);
   g_test_add_func ("/Arip/StartMethods/worker-interrupted", test_worker_interrupted);
+  g_test_add_func ("/Arip/StartMethods/interrupted-before-it-looks", test_interrupted_before_it_looks);
+  g_test_add_func ("/Arip/StartMethods/server-has-no-main-context", test_server_has_no_main_context);
   g_test_add_func ("/Arip/StartMethods/worker-stop-escalates", test_worker_cancelled_by_escalation);
   g_test_add_func ("/Arip/StartMethods/worker-exit-status", test_worker_exit_status);
   g_test_add_func ("/Arip/StartMethods/pool-workers", test_pool_workers);

@@ -108,6 +108,12 @@ def _exit_worker(exc):
 # use that copy.
 _WORKER_ENV = 'ARIP_WORKER'
 
+# In a fork server the library took away the LD_BIND_NOW it started the
+# server with (its ARIP_ZYGOTE value ends in ":1"); os.environ was copied
+# before that.
+if os.environ.get('ARIP_ZYGOTE', '').endswith(':1'):
+    os.environ.pop('LD_BIND_NOW', None)
+
 # The call the worker serves now. A worker of an Arip.Pool serves several
 # calls, one after the other.
 _current_call = None
