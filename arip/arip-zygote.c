@@ -121,23 +121,30 @@ send_message (gint        sock,
   return n == (gssize) size;
 }
 
-/* Receives one message of type @type; its descriptors go to @fds (up to
- * @max_fds, close-on-exec). NULL at the end of the stream or on anything
- * malformed (errno 0 for the end). */
+/* Replies are a few numbers and a message. */
+#define MAX_REPLY           4096
+
+/* Receives one message of type @type into @data (@size bytes at most); its
+ * descriptors go to @fds (up to @max_fds, close-on-exec). NULL at the end
+ * of the stream or on anything malformed (errno 0 for the end). Replies
+ * are checked for normal form; a request need not be: it comes from the
+ * program itself, and GVariant reads any bytes safely. */
 static GVariant *
 receive_message (gint                sock,
                  const GVariantType *type,
+                 guint8             *data,
+                 gsize               size,
                  gint               *fds,
                  guint               max_fds,
                  guint              *n_fds,
-                 gboolean            wait)
+                 gboolean            wait,
+                 gboolean            check_normal)
 {
   union {
     char buf[CMSG_SPACE (sizeof (int) * MAX_REQUEST_FDS)];
     struct cmsghdr align;
   } control;
-  g_autofree guint8 *data = g_malloc (MAX_MESSAGE);
-  struct iovec iov = { data, MAX_MESSAGE };
+  struct iovec iov = { data, size };
   struct msghdr msg = { 0 };
   g_autoptr(GBytes) bytes = NULL;
   GVariant *message;
@@ -185,7 +192,7 @@ receive_message (gint                sock,
 
   bytes = g_bytes_new (data, (gsize) n);
   message = g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, FALSE));
-  if (!g_variant_is_normal_form (message))
+  if (check_normal && !g_variant_is_normal_form (message))
     {
       g_variant_unref (message);
       errno = EPROTO;
@@ -365,6 +372,7 @@ pump_locked (Conn *conn,
     {
       g_autoptr(GVariant) message = NULL;
       struct pollfd pfd = { .fd = conn->sock, .events = POLLIN };
+      guint8 buffer[MAX_REPLY];
       gint fds[1];
       guint n_fds = 0;
       guint32 kind;
@@ -379,7 +387,8 @@ pump_locked (Conn *conn,
       if (r <= 0)
         return TRUE;
 
-      message = receive_message (conn->sock, G_VARIANT_TYPE ("(uiis)"), fds, 1, &n_fds, FALSE);
+      message = receive_message (conn->sock, G_VARIANT_TYPE ("(uiis)"), buffer, sizeof buffer,
+                                 fds, 1, &n_fds, FALSE, TRUE);
       if (message == NULL)
         {
           if (errno == EAGAIN)
@@ -802,8 +811,14 @@ reply (gint        sock,
        const char *text,
        gint        fd)
 {
-  if (!send_message (sock, g_variant_new ("(uiis)", (guint32) kind, (gint32) pid, (gint32) value,
-                                          text != NULL ? text : ""),
+  g_autofree char *shortened = NULL;
+
+  /* A reply fits the parent's buffer of MAX_REPLY bytes. */
+  if (text == NULL)
+    text = "";
+  else if (strlen (text) > MAX_REPLY / 2)
+    text = shortened = g_utf8_make_valid (text, MAX_REPLY / 2);
+  if (!send_message (sock, g_variant_new ("(uiis)", (guint32) kind, (gint32) pid, (gint32) value, text),
                      &fd, fd >= 0 ? 1 : 0))
     _exit (0);   /* the parent is gone */
 }
@@ -893,6 +908,8 @@ reap_workers (gint sock)
     }
 }
 
+static guint8 *request_buffer;
+
 void
 arip_zygote_main (const char *env_value)
 {
@@ -918,6 +935,8 @@ arip_zygote_main (const char *env_value)
     }
   sock = (gint) sock64;
   g_unsetenv (ARIP_ZYGOTE_ENV);
+  /* One buffer for every request, made before the first fork. */
+  request_buffer = g_malloc (MAX_MESSAGE);
 
   /* Die with the parent; and if it died before we asked, go now. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
@@ -968,7 +987,8 @@ arip_zygote_main (const char *env_value)
           gint fds[MAX_REQUEST_FDS];
           guint n_fds = 0;
 
-          request = receive_message (sock, G_VARIANT_TYPE ("(ayaayai)"), fds, MAX_REQUEST_FDS, &n_fds, TRUE);
+          request = receive_message (sock, G_VARIANT_TYPE ("(ayaayai)"), request_buffer, MAX_MESSAGE,
+                                     fds, MAX_REQUEST_FDS, &n_fds, TRUE, FALSE);
           if (request == NULL)
             {
               /* The parent is gone (or speaks nonsense): so are we, and
