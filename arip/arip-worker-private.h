@@ -47,7 +47,8 @@ const char         *arip_worker_get_language_binding (void);
 /* Loads what a crash's backtrace needs, now (in the fork server). */
 void                arip_worker_prepare_unwinder (void);
 /* Does once, in the fork server, what every worker would otherwise do
- * first: the types and the main context a call uses. */
+ * first: the types a call uses, the unwinder. (Not the main context: its
+ * wake-up descriptor would be shared by every worker.) */
 void                arip_worker_warm_up      (void);
 /* Starts the thread that turns interrupts into the call's cancellable
  * being cancelled, if it is not running yet. */
