@@ -1257,6 +1257,7 @@ print_machine (void)
   g_autofree char *model = NULL;
   g_autofree char *cpuinfo = NULL;
   g_autofree char *loadavg = NULL;
+  g_autofree char *shmem = NULL;
 
   if (g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL))
     {
@@ -1277,6 +1278,11 @@ print_machine (void)
           g_get_num_processors (), model ? ", " : "", model ? model : "",
           u.sysname, u.release, glib_major_version, glib_minor_version, glib_micro_version,
           loadavg);
+  /* Large values move in huge pages only where the kernel gives memfds
+   * some ("advise", "within_size", "always"): the 64 MiB figures depend on
+   * it several times over. */
+  if (g_file_get_contents ("/sys/kernel/mm/transparent_hugepage/shmem_enabled", &shmem, NULL, NULL))
+    printf ("shared memory huge pages (transparent_hugepage/shmem_enabled): %s", shmem);
 }
 
 int
