@@ -22,6 +22,10 @@
  *                                FAILED  errno, why
  *                                EXITED  a worker's pid and wait status
  *
+ * The server keeps one worker forked ahead (the spare), which waits on a
+ * socket of its own for the request it will serve: a request is then
+ * handed to it, and the next spare forked once the reply is out.
+ *
  * The server reaps its workers (killing what is left of each one's process
  * group first) and reports their ends; the parent signals them through
  * pidfds. The server dies with the parent (PR_SET_PDEATHSIG, and the
@@ -823,56 +827,181 @@ reply (gint        sock,
     _exit (0);   /* the parent is gone */
 }
 
-static void
-serve_fork (gint      sock,
-            GVariant *request,
-            gint     *fds,
-            guint     n_fds,
-            GPid      parent)
+/* The server's buffer for requests, made before its first fork. */
+static guint8 *request_buffer;
+
+/* In a forked child: becomes the worker @request describes. Never
+ * returns. */
+G_GNUC_NORETURN static void
+become_from_request (GVariant *request,
+                     gint     *fds,
+                     guint     n_fds)
 {
   g_autofree const char **envp = NULL;
   g_autoptr(GVariant) targets_v = NULL;
-  const gint32 *targets;
+  AripBecomeWorker how = { 0 };
   const char *cwd;
   gsize n_targets;
-  guint threads;
+
+  g_variant_get (request, "(^&ay^a&ay@ai)", &cwd, &envp, &targets_v);
+  how.targets = g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
+  if (n_targets != n_fds)
+    _exit (125);   /* the server checked */
+  how.fds = fds;
+  how.n_fds = n_fds;
+  how.envp = (char **) envp;
+  how.cwd = *cwd != '\0' ? cwd : NULL;
+  how.parent = getppid ();
+  arip_worker_become (&how);
+}
+
+/* Why forking now would not be safe (newly allocated), or NULL. Never a
+ * fork of a threaded process: a lock another thread held stays held in
+ * the child for ever. */
+static char *
+fork_refusal (void)
+{
+  guint threads = arip_fork_count_threads ();
+
+  if (threads <= 1)
+    return NULL;
+  return g_strdup_printf (_("the fork server runs %u threads (its preload hook started some?), "
+                            "and forking it would not be safe"), threads);
+}
+
+/* A worker forked ahead of the request that will need it, waiting on a
+ * socket of its own for that request: the fork is then off the path of a
+ * call (on a machine with a CPU to spare, it happens while the last worker
+ * runs). Named "arip-spare" until it becomes a worker. */
+typedef struct {
+  GPid pid;     /* 0: none */
+  gint pidfd;
+  gint sock;
+} Spare;
+
+static Spare spare = { 0, -1, -1 };
+
+#define SPARE_NAME "arip-spare"
+
+G_GNUC_NORETURN static void
+spare_wait (gint spare_sock)
+{
+  g_autoptr(GVariant) request = NULL;
+  char name[16] = "";
+  gint fds[MAX_REQUEST_FDS];
+  guint n_fds = 0;
+
+  prctl (PR_GET_NAME, name);
+  prctl (PR_SET_NAME, SPARE_NAME);
+  request = receive_message (spare_sock, G_VARIANT_TYPE ("(ayaayai)"), request_buffer, MAX_MESSAGE,
+                             fds, MAX_REQUEST_FDS, &n_fds, TRUE, FALSE);
+  if (request == NULL)
+    _exit (0);   /* the server is gone */
+  close (spare_sock);
+  prctl (PR_SET_NAME, name);
+  become_from_request (request, fds, n_fds);
+}
+
+static void
+make_spare (gint sock,
+            gint sfd)
+{
+  g_autofree char *refusal = NULL;
+  gint pair[2];
+  GPid pid;
+
+  if (spare.pid > 0 || (refusal = fork_refusal ()) != NULL ||
+      socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+    return;
+
+  pid = arip_fork ();
+  if (pid == 0)
+    {
+      /* Nothing of the server's (the parent's socket, the descriptors of
+       * requests: a pipe held open here would never see its end), only its
+       * own end; a worker gets the rest with its request. */
+      gint own = fcntl (pair[1], F_DUPFD_CLOEXEC, 3);
+
+      if (own < 0 || (own != 3 && dup3 (own, 3, O_CLOEXEC) < 0))
+        _exit (125);
+      close_range (4, ~0u, 0);
+      spare_wait (3);
+    }
+  close (pair[1]);
+  if (pid < 0)
+    {
+      close (pair[0]);
+      return;
+    }
+  spare.pid = pid;
+  spare.sock = pair[0];
+  spare.pidfd = arip_pidfd_open (pid);
+}
+
+/* Forgets the spare; one that never became a worker is killed and reaped
+ * here, so that the parent never hears of it. */
+static void
+drop_spare (gboolean kill_it)
+{
+  if (spare.pid <= 0)
+    return;
+  if (kill_it)
+    {
+      kill (spare.pid, SIGKILL);
+      while (waitpid (spare.pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  close (spare.sock);
+  if (spare.pidfd >= 0)
+    close (spare.pidfd);
+  spare = (Spare) { 0, -1, -1 };
+}
+
+static void
+serve_fork (gint      sock,
+            gint      sfd,
+            GVariant *request,
+            gint     *fds,
+            guint     n_fds)
+{
+  g_autoptr(GVariant) targets_v = NULL;
+  g_autofree char *refusal = NULL;
+  gsize n_targets;
   GPid pid;
   gint pidfd;
 
-  g_variant_get (request, "(^&ay^a&ay@ai)", &cwd, &envp, &targets_v);
-  targets = g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
+  g_variant_get_child (request, 2, "@ai", &targets_v);
+  g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
   if (n_targets != n_fds)
     {
       reply (sock, REPLY_FAILED, 0, EINVAL, "the request's descriptors do not match its targets", -1);
       return;
     }
 
-  /* Never a fork of a threaded process: a lock another thread held stays
-   * held in the child for ever. */
-  threads = arip_fork_count_threads ();
-  if (threads > 1)
+  /* The spare takes it: it needs only the request. */
+  if (spare.pid > 0)
     {
-      g_autofree char *why =
-        g_strdup_printf (_("the fork server runs %u threads (its preload hook started some?), "
-                           "and forking it would not be safe"), threads);
-      reply (sock, REPLY_FAILED, 0, EBUSY, why, -1);
+      if (send_message (spare.sock, request, fds, n_fds))
+        {
+          reply (sock, REPLY_FORKED, spare.pid, 0, "", spare.pidfd);
+          drop_spare (FALSE);
+          return;
+        }
+      drop_spare (TRUE);
+    }
+
+  if ((refusal = fork_refusal ()) != NULL)
+    {
+      reply (sock, REPLY_FAILED, 0, EBUSY, refusal, -1);
       return;
     }
 
   pid = arip_fork ();
   if (pid == 0)
     {
-      AripBecomeWorker how = { 0 };
-
-      how.fds = fds;
-      how.targets = targets;
-      how.n_fds = n_fds;
-      how.envp = (char **) envp;
-      how.cwd = *cwd != '\0' ? cwd : NULL;
-      how.parent = getppid ();
-      arip_worker_become (&how);
+      close (sfd);
+      become_from_request (request, fds, n_fds);
     }
-  (void) parent;
 
   if (pid < 0)
     {
@@ -904,11 +1033,15 @@ reap_workers (gint sock)
       else
         wait_status = info.si_status & 0x7f;
       arip_spawn_reap (info.si_pid);
+      /* A spare that died before it became a worker: nobody knows of it. */
+      if (info.si_pid == spare.pid)
+        {
+          drop_spare (FALSE);
+          continue;
+        }
       reply (sock, REPLY_EXITED, info.si_pid, wait_status, "", -1);
     }
 }
-
-static guint8 *request_buffer;
 
 void
 arip_zygote_main (const char *env_value)
@@ -957,6 +1090,7 @@ arip_zygote_main (const char *env_value)
   sfd = signalfd (-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0)
     _exit (125);
+  make_spare (sock, sfd);
 
   for (;;)
     {
@@ -995,11 +1129,13 @@ arip_zygote_main (const char *env_value)
                * our workers with us. */
               _exit (0);
             }
-          serve_fork (sock, request, fds, n_fds, (GPid) parent64);
+          serve_fork (sock, sfd, request, fds, n_fds);
           for (guint i = 0; i < n_fds; i++)
             close (fds[i]);
           /* A worker may have ended while we forked. */
           reap_workers (sock);
+          /* The next request's worker, forked now. */
+          make_spare (sock, sfd);
         }
     }
 }

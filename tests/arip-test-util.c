@@ -300,6 +300,17 @@ is_fork_server (const char *pid)
   return FALSE;
 }
 
+/* Whether the process is the fork server's spare: a worker forked ahead
+ * of its call, which is not one yet. */
+static gboolean
+is_spare (const char *pid)
+{
+  g_autofree char *path = g_build_filename ("/proc", pid, "comm", NULL);
+  g_autofree char *comm = NULL;
+
+  return g_file_get_contents (path, &comm, NULL, NULL) && g_str_equal (g_strchomp (comm), "arip-spare");
+}
+
 GPid
 arip_test_fork_server_pid (void)
 {
@@ -357,7 +368,7 @@ arip_test_count_workers (GString *list)
       int ppid;
 
       if (!g_ascii_isdigit (name[0]) || !read_stat (name, &state, &ppid) ||
-          atoi (name) == (int) server)
+          atoi (name) == (int) server || is_spare (name))
         continue;
       if (ppid == (int) getpid () || (server > 0 && ppid == (int) server))
         {

@@ -518,6 +518,66 @@ test_server_has_no_main_context (void)
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
 }
 
+/* The fork server's spare (a worker forked ahead of its call), or 0. */
+static GPid
+spare_pid (GPid server)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *stat_path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *stat = NULL;
+      const char *paren;
+      char state;
+      int ppid;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (stat_path, &stat, NULL, NULL) ||
+          (paren = strrchr (stat, ')')) == NULL || sscanf (paren + 1, " %c %d", &state, &ppid) != 2 ||
+          ppid != (int) server || state == 'Z')
+        continue;
+      if (strstr (stat, "(arip-spare)") != NULL)
+        return (GPid) atoi (name);
+    }
+  return 0;
+}
+
+static void
+test_spare_killed (void)
+{
+  g_autoptr(AripProcess) first = start_forked ("hang", NULL);
+  g_autoptr(GError) first_error = NULL;
+  GPid server, spare, next_spare = 0;
+
+  arip_process_kill (first);
+  g_assert_null (arip_test_wait (first, &first_error));
+  server = arip_test_fork_server_pid ();
+  g_assert_cmpint (server, >, 0);
+  arip_test_wait_until ((spare = spare_pid (server)) > 0);
+
+  /* Killed as it waits: the next call is forked all the same, and a new
+   * spare takes its place. */
+  g_assert_cmpint (kill (spare, SIGKILL), ==, 0);
+  arip_test_wait_until (arip_test_pid_is_dead (spare));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(AripLauncher) launcher = forkserver_launcher ();
+      g_autoptr(AripProcess) p = arip_process_new (launcher, "whoami", NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) result = arip_test_run_process (p, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (result);
+      g_assert_cmpint (arip_process_get_start_method (p), ==, ARIP_START_METHOD_FORKSERVER);
+      g_assert_true (arip_process_get_if_exited (p));
+      g_assert_cmpint (arip_process_get_exit_status (p), ==, 0);
+    }
+  arip_test_wait_until ((next_spare = spare_pid (server)) > 0);
+  g_assert_cmpint (next_spare, !=, spare);
+  g_assert_cmpint (arip_test_fork_server_pid (), ==, server);
+}
+
 static void
 test_worker_cancelled_by_escalation (void)
 {
@@ -740,6 +800,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/StartMethods/worker-interrupted", test_worker_interrupted);
   g_test_add_func ("/Arip/StartMethods/interrupted-before-it-looks", test_interrupted_before_it_looks);
   g_test_add_func ("/Arip/StartMethods/server-has-no-main-context", test_server_has_no_main_context);
+  g_test_add_func ("/Arip/StartMethods/spare-killed", test_spare_killed);
   g_test_add_func ("/Arip/StartMethods/worker-stop-escalates", test_worker_cancelled_by_escalation);
   g_test_add_func ("/Arip/StartMethods/worker-exit-status", test_worker_exit_status);
   g_test_add_func ("/Arip/StartMethods/pool-workers", test_pool_workers);

@@ -24,6 +24,7 @@
 # print() output is never lost.
 
 import asyncio
+import gc
 import inspect
 import os
 import sys
@@ -234,6 +235,8 @@ def init(argv=None):
     # Tells the library that this layer answers for Python functions:
     # without it, every call fails with an error saying where this file is.
     Arip.set_language_binding('python')
+    # Runs where workers start from (the fork server, or a spawned worker).
+    Arip.set_preload_func(_preload)
     # In a fork server, what is still buffered would be copied into every
     # worker it forks, and printed by each.
     _flush_stdio()
@@ -247,6 +250,25 @@ def init(argv=None):
 __all__.append('init')
 
 
+# The preload function set_preload_func() named, and its arguments.
+_user_preload = None
+
+
+def _preload(*_ignored):
+    """Readies the process workers start from (see set_preload_func())."""
+    try:
+        if _user_preload is not None:
+            func, user_data = _user_preload
+            func(*user_data)
+    finally:
+        _flush_stdio()
+        # What exists now is never collected in a worker: the collector
+        # would otherwise write to every object's header in each worker and
+        # copy each page of the fork server's heap (gc.freeze()).
+        gc.collect()
+        gc.freeze()
+
+
 def set_preload_func(func, *user_data):
     """Names what a worker runs before its first call, e.g. heavy imports.
 
@@ -255,13 +277,8 @@ def set_preload_func(func, *user_data):
     spawned worker runs it itself. Call it before init(). It must not start
     threads. What it prints is flushed before any fork.
     """
-    def run(*_ignored):
-        try:
-            func(*user_data)
-        finally:
-            _flush_stdio()
-
-    Arip.set_preload_func(run)
+    global _user_preload
+    _user_preload = (func, user_data)
 
 
 __all__.append('set_preload_func')
