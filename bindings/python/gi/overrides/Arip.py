@@ -34,6 +34,7 @@ from gi.repository import GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
+from . import _arip_plain as _plain
 
 Arip = get_introspection_module('Arip')
 
@@ -222,6 +223,105 @@ def register_function(name, func, *user_data):
 __all__.append('register_function')
 
 
+def _plain_result(value):
+    return GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(value)))
+
+
+def function(func):
+    """Decorator: offers @func to workers, taking and returning plain values.
+
+    @func is registered under "module.qualname" (for a script,
+    "__main__.name"), so decorate it at the top level of a module that the
+    worker imports too. It may be a def or an async def; its arguments and
+    its return value are plain Python values (None, bool, int, float, str,
+    bytes, bytearray, memoryview, tuple, list, dict with str keys, nested,
+    or a GLib.Variant), each arriving with its own type. An exception it
+    raises is raised in the parent: built-in types as themselves, with the
+    worker's traceback as their cause; others as Arip.RemoteError.
+
+    The function itself is returned unchanged: it can still be called here.
+    """
+    if not callable(func):
+        raise TypeError('Arip.function decorates a function, not %s' % type(func).__name__)
+    name = '%s.%s' % (func.__module__, func.__qualname__)
+
+    def serve(call, args):
+        values = _plain.from_variant(args) if args is not None else ()
+        if not isinstance(values, tuple):
+            raise TypeError('the arguments of “%s” are not a tuple of plain values' % name)
+        result = func(*values)
+        if inspect.isawaitable(result):
+            async def finish():
+                return _plain_result(await result)
+            return finish()
+        return _plain_result(result)
+
+    register_function(name, serve)
+    func.__arip_name__ = name
+    return func
+
+
+__all__.append('function')
+
+RemoteError = _plain.RemoteError
+__all__.append('RemoteError')
+
+
+def _plain_name(func):
+    name = getattr(func, '__arip_name__', None)
+    if name is None:
+        raise TypeError('%r is not decorated with @Arip.function (and a function named by a '
+                        'string takes a GLib.Variant)' % (func,))
+    return name
+
+
+def _plain_error(error):
+    """The exception to raise for the GLib.Error a plain call ended with."""
+    if error.matches(Arip.error_quark(), Arip.Error.FAILED):
+        # The library may have said which call it was first ("Call 3 of
+        # the map: ValueError: ...").
+        message = error.message
+        for _ in range(4):
+            exc = _plain.exception_from_message(message)
+            if exc is not None:
+                return exc
+            head, sep, rest = message.partition(': ')
+            if not sep or '\n' in head:
+                break
+            message = rest
+    return error
+
+
+def _plain_value(result):
+    return _plain.from_variant(result.get_child_value(0).get_variant())
+
+
+def run_in_process_sync(function, *args, **kwargs):
+    """Runs @function in a new worker process and returns its result.
+
+    With a function decorated by @Arip.function, the rest are its arguments,
+    plain values, and the result is the plain value it returned; an
+    exception it raised is raised here. With a function's registered name
+    (a str), it is the C form: (name, args GLib.Variant or None,
+    cancellable) and a GLib.Variant result. It blocks.
+    """
+    if isinstance(function, str):
+        return Arip.run_in_process_sync(function, *args, **kwargs)
+    if kwargs:
+        raise TypeError('only positional arguments go to a worker')
+    name = _plain_name(function)
+    try:
+        result = Arip.run_in_process_sync(name, _plain.to_variant(tuple(args)), None)
+    except GLib.Error as error:
+        exc = _plain_error(error)
+    else:
+        return _plain_value(result)
+    raise exc
+
+
+__all__.append('run_in_process_sync')
+
+
 def init(argv=None):
     """Serves the call in a worker (never returning); returns argv otherwise.
 
@@ -325,11 +425,17 @@ class Pool(Arip.Pool):
 
         Like multiprocessing's Pool.map: the calls run on the pool's workers
         at once, the results come back in the order of @iterable, and the
-        first error (a GLib.Error) ends the map and cancels the other calls.
-        Each element is the arguments of one call, a GLib.Variant tuple, all
-        of one type; @iterable may also be a GLib.Variant array of them. It
+        first error ends the map and cancels the other calls. With a
+        function decorated by @Arip.function, each element is its one
+        argument, a plain value, and the results are plain values (an
+        exception is raised as run_in_process_sync() raises it). With a
+        function's registered name, each element is the arguments of one
+        call, a GLib.Variant tuple, all of one type (@iterable may also be a
+        GLib.Variant array of them), and the first error is a GLib.Error. It
         blocks: from a main loop, use map_async() and map_finish().
         """
+        if callable(function) and not isinstance(function, str):
+            return self._map_plain(function, iterable, cancellable)
         if isinstance(iterable, GLib.Variant):
             args_list = iterable
         else:
@@ -343,6 +449,22 @@ class Pool(Arip.Pool):
             args_list = GLib.Variant.new_array(None, items)
         results = Arip.Pool.map_sync(self, function, args_list, cancellable)
         return [results.get_child_value(i).get_variant() for i in range(results.n_children())]
+
+    def _map_plain(self, function, iterable, cancellable):
+        # As multiprocessing's map: each element is the one argument.
+        name = _plain_name(function)
+        items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
+                 for item in iterable]
+        if not items:
+            return []
+        try:
+            results = Arip.Pool.map_sync(self, name, GLib.Variant.new_array(None, items), cancellable)
+        except GLib.Error as error:
+            exc = _plain_error(error)
+        else:
+            return [_plain_value(results.get_child_value(i).get_variant())
+                    for i in range(results.n_children())]
+        raise exc
 
 
 Pool = override(Pool)

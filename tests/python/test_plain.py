@@ -1,0 +1,48 @@
+# Plain Python values and exceptions with @Arip.function: each case of
+# plain.py, run as a program of its own (its workers are that script).
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ariptest import HERE, TIMEOUT_S
+
+CASES = {
+    'types': 'same',
+    'big_bytes': 'same %d' % (256 * 4096 * 16),
+    'async': '144',
+    'in_another_process': 'True',
+    'overflow': 'OverflowError: the integer 18446744073709551616 does not fit in 64 bits, '
+                'and cannot be sent to another process',
+    'not_plain': 'TypeError: a value of type object cannot be sent to another process: send '
+                 'None, bool, int, float, str, bytes, bytearray, memoryview, tuple, list, dict '
+                 'with str keys, or a GLib.Variant',
+    'str_keys_only': 'TypeError: only dicts with str keys can be sent to another process, not '
+                     'a key of type int',
+    'cycle': 'ValueError: a value nested more than 64 levels deep (or that contains itself) '
+             'cannot be sent to another process',
+    'undecorated': None,   # checked below
+    'value_error': 'ValueError bad value 42 | RemoteTraceback True',
+    'key_error': "KeyError \"'missing'\"",
+    'remote_error': 'RemoteError Custom mine True',
+    'exit_status': 'Error True',
+    'c_form': '(v)',
+    'pool_map': '[0, 1, 1, 2, 3, 5, 8, 13, 21, 34]',
+    'pool_map_error': 'ValueError bad value 42',
+}
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_plain(case):
+    done = subprocess.run([sys.executable, os.path.join(HERE, 'plain.py'), case],
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    if case == 'undecorated':
+        assert line.startswith('TypeError: ') and 'is not decorated with @Arip.function' in line
+    else:
+        assert line == CASES[case], done.stderr
