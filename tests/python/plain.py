@@ -5,8 +5,11 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import asyncio
 import os
 import sys
+import tempfile
+import time
 
 import gi
 
@@ -33,6 +36,14 @@ async def fib(n):
 @Arip.function
 def pid():
     return os.getpid()
+
+
+@Arip.function
+def sleeper(path, seconds):
+    with open(path, 'w') as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    return 'slept'
 
 
 class Custom(Exception):
@@ -180,6 +191,78 @@ def case_pool_map_error():
     except ValueError as exc:
         return 'ValueError %s' % exc
     return 'no error'
+
+
+def case_aio_result():
+    return str(asyncio.run(Arip.run_in_process(fib, 10)))
+
+
+def case_aio_gather():
+    async def main():
+        return await asyncio.gather(*[Arip.run_in_process(fib, i) for i in range(8)])
+    return str(asyncio.run(main()))
+
+
+def case_aio_exception():
+    async def main():
+        try:
+            await Arip.run_in_process(fail, 'value')
+        except ValueError as exc:
+            return 'ValueError %s' % exc
+        return 'no error'
+    return asyncio.run(main())
+
+
+def case_aio_c_form():
+    async def main():
+        result = await Arip.run_in_process('%s.identity' % __name__,
+                                           GLib.Variant('(v)', (GLib.Variant('s', 'x'),)))
+        return result.get_type_string()
+    return asyncio.run(main())
+
+
+def gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except FileNotFoundError:
+        return True
+
+
+def case_aio_timeout():
+    # The worker ignores the interrupt (time.sleep goes on): the launcher's
+    # escalation ends it, and the timeout comes once it is gone.
+    path = os.path.join(tempfile.mkdtemp(), 'pid')
+
+    async def main():
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(0.5):
+                await Arip.run_in_process(sleeper, path, 60)
+        except TimeoutError:
+            took = time.monotonic() - start
+            with open(path) as f:
+                pid = int(f.read())
+            return 'TimeoutError %s %s' % (0.5 <= took < 0.5 + 4 + 10, gone(pid))
+        return 'no timeout'
+    return asyncio.run(main())
+
+
+def case_aio_cancel():
+    path = os.path.join(tempfile.mkdtemp(), 'pid')
+
+    async def main():
+        task = asyncio.create_task(Arip.run_in_process(sleeper, path, 60))
+        while not os.path.exists(path) or os.path.getsize(path) == 0:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            with open(path) as f:
+                return 'CancelledError %s' % gone(int(f.read()))
+        return 'not cancelled'
+    return asyncio.run(main())
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
-# Plain Python values and exceptions with @Arip.function: each case of
-# plain.py, run as a program of its own (its workers are that script).
+# Plain Python values and exceptions with @Arip.function, blocking and
+# awaited from a plain asyncio.run(): each case of plain.py, run as a
+# program of its own (its workers are that script).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -33,6 +34,12 @@ CASES = {
     'c_form': '(v)',
     'pool_map': '[0, 1, 1, 2, 3, 5, 8, 13, 21, 34]',
     'pool_map_error': 'ValueError bad value 42',
+    'aio_result': '55',
+    'aio_gather': '[0, 1, 1, 2, 3, 5, 8, 13]',
+    'aio_exception': 'ValueError bad value 42',
+    'aio_c_form': '(v)',
+    'aio_timeout': 'TimeoutError True True',
+    'aio_cancel': 'CancelledError True',
 }
 
 

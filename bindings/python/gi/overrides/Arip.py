@@ -34,6 +34,7 @@ from gi.repository import GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
+from . import _arip_bridge as _bridge
 from . import _arip_plain as _plain
 
 Arip = get_introspection_module('Arip')
@@ -320,6 +321,39 @@ def run_in_process_sync(function, *args, **kwargs):
 
 
 __all__.append('run_in_process_sync')
+
+
+async def run_in_process(function, *args):
+    """Awaits @function run in a new worker process; returns its result.
+
+    The same as run_in_process_sync() (plain values with a function
+    decorated by @Arip.function; the GLib.Variant form with a name), from
+    asyncio: it works under a plain asyncio.run(), with no GLib main loop.
+    Cancelling the awaiting task (task.cancel(), asyncio.timeout()) cancels
+    the call: the worker is interrupted, then stopped with the launcher's
+    escalation, and the CancelledError comes once it is gone.
+    """
+    if isinstance(function, str):
+        variant_args = args[0] if args else None
+        return await _bridge.get().call(
+            lambda cancellable, callback: Arip.run_in_process_async(function, variant_args,
+                                                                    cancellable, callback),
+            Arip.run_in_process_finish)
+    name = _plain_name(function)
+    packed = _plain.to_variant(tuple(args))
+    try:
+        result = await _bridge.get().call(
+            lambda cancellable, callback: Arip.run_in_process_async(name, packed, cancellable,
+                                                                    callback),
+            Arip.run_in_process_finish)
+    except GLib.Error as error:
+        exc = _plain_error(error)
+    else:
+        return _plain_value(result)
+    raise exc
+
+
+__all__.append('run_in_process')
 
 
 def init(argv=None):

@@ -1,0 +1,102 @@
+# _arip_bridge.py: awaiting arip's asynchronous calls from asyncio
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# arip's asynchronous calls finish in a GLib main context, which a plain
+# asyncio program never runs (and PyGObject 3.42 has no asyncio
+# integration). The bridge owns one thread for the whole program that runs
+# a main context of its own: every call is started there, its callback runs
+# there, and the result is handed to the awaiting task's loop. One thread
+# however many calls wait; none per call. It works the same in a GLib or
+# GTK program, whose own main loop it leaves alone.
+#
+# Cancelling the awaiting task cancels the call, which is arip's
+# cancellation: the worker is interrupted, then stopped with the launcher's
+# escalation. The task's CancelledError is raised once the call has ended,
+# so that no worker outlives the await (asyncio.timeout() therefore ends at
+# the timeout plus at most the stop timeouts).
+
+import asyncio
+import threading
+
+from gi.repository import Gio, GLib
+
+
+class _Bridge:
+    def __init__(self):
+        self._context = GLib.MainContext.new()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,),
+                                        name='arip-asyncio-bridge', daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _run(self, ready):
+        self._context.push_thread_default()
+        loop = GLib.MainLoop.new(self._context, False)
+        ready.set()
+        loop.run()
+
+    def invoke(self, func):
+        """Runs @func() soon in the bridge's thread and main context."""
+        source = GLib.idle_source_new()
+        source.set_callback(lambda *_ignored: func() and False)
+        source.attach(self._context)
+
+    async def call(self, start, finish):
+        """Awaits one asynchronous call.
+
+        @start(cancellable, callback) starts it (in the bridge's thread);
+        @finish(result) is its _finish() (called there too), whose value or
+        exception is the await's.
+        """
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        cancellable = Gio.Cancellable.new()
+
+        def settle(outcome, value):
+            if not done.done():
+                if outcome:
+                    done.set_result(value)
+                else:
+                    done.set_exception(value)
+
+        def on_finished(_source, result, *_ignored):
+            try:
+                value = finish(result)
+            except BaseException as exc:  # noqa: B902 (handed to the task)
+                loop.call_soon_threadsafe(settle, False, exc)
+            else:
+                loop.call_soon_threadsafe(settle, True, value)
+
+        def begin():
+            try:
+                start(cancellable, on_finished)
+            except BaseException as exc:  # noqa: B902
+                loop.call_soon_threadsafe(settle, False, exc)
+
+        self.invoke(begin)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The call ends the way arip ends a cancelled call; the task's
+            # cancellation stands, once the worker is gone.
+            cancellable.cancel()
+            try:
+                await done
+            except BaseException:  # noqa: B902 (the cancellation is what counts)
+                pass
+            raise
+
+
+_bridge = None
+_bridge_lock = threading.Lock()
+
+
+def get():
+    """The program's bridge, started on first use."""
+    global _bridge
+    with _bridge_lock:
+        if _bridge is None:
+            _bridge = _Bridge()
+        return _bridge
