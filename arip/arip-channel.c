@@ -593,6 +593,24 @@ fixed_array_is_normal (const char   *type,
 {
   gsize element;
 
+  if (g_str_equal (type, "v") || g_str_equal (type, "(v)"))
+    {
+      /* "(v)" is laid out as its only member; a "v" is its value's bytes,
+       * a zero byte and the value's type (Python's plain values are sent
+       * as these). Only a fixed array inside is checked here. */
+      gsize zero = size;
+      char inner[3];
+
+      while (zero > 0 && data[zero - 1] != '\0')
+        zero--;
+      if (zero == 0 || size - zero != 2 || data[zero] != 'a')
+        return -1;
+      inner[0] = 'a';
+      inner[1] = (char) data[zero + 1];
+      inner[2] = '\0';
+      return fixed_array_is_normal (inner, data, zero - 1);
+    }
+
   if (type[0] == '(' && type[1] == 'a' && type[2] != '\0' && type[3] == ')' && type[4] == '\0')
     type++;   /* "(aX)" is laid out as its only member */
   else if (type[0] != 'a' || type[1] == '\0' || type[2] != '\0')
@@ -852,7 +870,12 @@ parse_memfd_payload (AripFrameDecoder  *self,
   /* The same checks as for a value that came through the socket. */
   trusted = fixed_array_is_normal (type, g_bytes_get_data (bytes, NULL), (gsize) size);
   if (trusted == 0)
-    return FALSE;
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("a %s frame whose value is not in normal form"),
+                   arip_frame_kind_to_string (frame->kind));
+      return FALSE;
+    }
   frame->value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type), bytes,
                                                                trusted == 1));
   if (trusted != 1)
@@ -860,7 +883,12 @@ parse_memfd_payload (AripFrameDecoder  *self,
       if (!self->keep_payload && self->defer_check_size > 0 && size >= self->defer_check_size)
         frame->needs_check = TRUE;
       else if (!g_variant_is_normal_form (frame->value))
-        return FALSE;
+        {
+          g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                       _("a %s frame whose value is not in normal form"),
+                       arip_frame_kind_to_string (frame->kind));
+          return FALSE;
+        }
     }
 
   switch (frame->kind)

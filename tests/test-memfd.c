@@ -284,6 +284,27 @@ fake_worker (const char *mode)
         _exit (108);
       fake_with_fd (frame, fd);
     }
+  else if (g_str_has_prefix (mode, "variant-"))
+    {
+      /* A "(v)" (how Python's plain values travel): the bytes of the value
+       * inside, a zero byte, its type. Inside: "ab" with a 7, an "ai" one
+       * byte short, or a type that is no type. */
+      const char *inner = g_str_equal (mode, "variant-booleans") ? "ab"
+                        : g_str_equal (mode, "variant-short-ints") ? "ai" : "a{";
+      gsize data_size = g_str_equal (mode, "variant-short-ints") ? size - 1 : size;
+      gsize total = data_size + 1 + strlen (inner);
+      gint fd = memfd_create ("fake", MFD_ALLOW_SEALING);
+      g_autofree guint8 *bytes = g_malloc0 (total);
+      g_autoptr(GBytes) frame = memfd_result_frame (total, "(v)");
+
+      if (g_str_equal (inner, "ab"))
+        bytes[data_size / 2] = 7;
+      memcpy (bytes + data_size + 1, inner, strlen (inner));
+      if (fd < 0 || write (fd, bytes, total) != (ssize_t) total ||
+          fcntl (fd, F_ADD_SEALS, ARIP_MEMFD_SEALS) < 0)
+        _exit (108);
+      fake_with_fd (frame, fd);
+    }
   else
     _exit (109);
 
@@ -452,6 +473,7 @@ main (int argc, char **argv)
 {
   static const char *modes[] = {
     "unsealed", "half-sealed", "shorter", "pipe", "no-fd", "bad-type", "oversized", "not-normal",
+    "variant-booleans", "variant-short-ints", "variant-bad-type",
   };
   const char *fake = g_getenv (FAKE_ENV);
 
