@@ -265,6 +265,47 @@ def case_aio_cancel():
     return asyncio.run(main())
 
 
+def case_aio_pool():
+    async def main():
+        async with Arip.Pool(max_workers=2) as pool:
+            first = await pool.run(fib, 20)
+            mapped = await pool.map(fib, range(10))
+            pids = set(await asyncio.gather(*[pool.run(pid) for _ in range(12)]))
+            try:
+                await pool.run(fail, 'value')
+            except ValueError as exc:
+                error = 'ValueError %s' % exc
+            workers = pool.get_n_workers()
+        return '%s %s %s %s %s %s' % (first, mapped, len(pids) <= 2, os.getpid() not in pids,
+                                      error, workers <= 2 and pool.get_n_workers() == 0)
+    return asyncio.run(main())
+
+
+def case_aio_pool_cancel():
+    path = os.path.join(tempfile.mkdtemp(), 'pid')
+
+    async def main():
+        async with Arip.Pool(max_workers=1) as pool:
+            task = asyncio.create_task(pool.run(sleeper, path, 60))
+            while not os.path.exists(path) or os.path.getsize(path) == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                with open(path) as f:
+                    worker = int(f.read())
+                # The pool goes on with a new worker.
+                return 'CancelledError %s %s' % (gone(worker), await pool.run(fib, 7))
+        return 'not cancelled'
+    return asyncio.run(main())
+
+
+def case_pool_blocking():
+    pool = Arip.Pool(max_workers=2)
+    return str(pool.map(fib, range(6)))
+
+
 if __name__ == '__main__':
     Arip.init(sys.argv)
     print(globals()['case_' + sys.argv[1]](), flush=True)

@@ -40,6 +40,9 @@ CASES = {
     'aio_c_form': '(v)',
     'aio_timeout': 'TimeoutError True True',
     'aio_cancel': 'CancelledError True',
+    'aio_pool': '6765 [0, 1, 1, 2, 3, 5, 8, 13, 21, 34] True True ValueError bad value 42 True',
+    'aio_pool_cancel': 'CancelledError True 13',
+    'pool_blocking': '[0, 1, 1, 2, 3, 5]',
 }
 
 

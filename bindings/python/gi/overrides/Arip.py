@@ -452,7 +452,68 @@ __all__.append('Call')
 
 
 class Pool(Arip.Pool):
-    """A pool of warm workers; see Arip.Pool."""
+    """A pool of warm workers; see Arip.Pool.
+
+    Made with Arip.Pool(max_workers=N) (and the other properties as
+    keywords), the pool does its work in arip's own main context, in a
+    thread of arip's: it is then usable from asyncio (``await
+    pool.run(...)``, ``await pool.map(...)``, ``async with``) as from
+    blocking code, with no GLib main loop running. Made with
+    Arip.Pool.new(), it works in the caller's thread-default main context,
+    which must run, as in C.
+    """
+
+    def __init__(self, *args, **kwargs):
+        _bridge.get().run_sync(lambda: super(Pool, self).__init__(*args, **kwargs))
+
+    async def run(self, function, *args):
+        """Awaits @function, decorated by @Arip.function, run on a worker of
+        the pool with plain @args; returns its plain result (an exception
+        it raised is raised here). Cancelling the awaiting task cancels
+        the call (see Arip.run_in_process())."""
+        name = _plain_name(function)
+        packed = _plain.to_variant(tuple(args))
+        try:
+            result = await _bridge.get().call(
+                lambda cancellable, callback: Arip.Pool.run_async(self, name, packed, cancellable,
+                                                                  callback),
+                lambda result: Arip.Pool.run_finish(self, result))
+        except GLib.Error as error:
+            exc = _plain_error(error)
+        else:
+            return _plain_value(result)
+        raise exc
+
+    async def _map_plain_async(self, function, iterable):
+        name = _plain_name(function)
+        items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
+                 for item in iterable]
+        if not items:
+            return []
+        args_list = GLib.Variant.new_array(None, items)
+        try:
+            results = await _bridge.get().call(
+                lambda cancellable, callback: Arip.Pool.map_async(self, name, args_list,
+                                                                  cancellable, callback),
+                lambda result: Arip.Pool.map_finish(self, result))
+        except GLib.Error as error:
+            exc = _plain_error(error)
+        else:
+            return [_plain_value(results.get_child_value(i).get_variant())
+                    for i in range(results.n_children())]
+        raise exc
+
+    async def close(self):
+        """Awaits the end of every call and every worker of the pool."""
+        await _bridge.get().call(
+            lambda cancellable, callback: Arip.Pool.close_async(self, cancellable, callback),
+            lambda result: Arip.Pool.close_finish(self, result))
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        await self.close()
 
     def map(self, function, iterable, cancellable=None):
         """Runs @function once per arguments in @iterable; returns the results.
@@ -465,11 +526,18 @@ class Pool(Arip.Pool):
         exception is raised as run_in_process_sync() raises it). With a
         function's registered name, each element is the arguments of one
         call, a GLib.Variant tuple, all of one type (@iterable may also be a
-        GLib.Variant array of them), and the first error is a GLib.Error. It
-        blocks: from a main loop, use map_async() and map_finish().
+        GLib.Variant array of them), and the first error is a GLib.Error.
+
+        Called in a running asyncio loop with a decorated function, it
+        returns an awaitable: ``await pool.map(func, iterable)``. Elsewhere
+        it blocks (from a GLib main loop, use map_async() and map_finish()).
         """
         if callable(function) and not isinstance(function, str):
-            return self._map_plain(function, iterable, cancellable)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return self._map_plain(function, iterable, cancellable)
+            return self._map_plain_async(function, iterable)
         if isinstance(iterable, GLib.Variant):
             args_list = iterable
         else:

@@ -43,6 +43,28 @@ class _Bridge:
         source.set_callback(lambda *_ignored: func() and False)
         source.attach(self._context)
 
+    def run_sync(self, func):
+        """Runs @func() in the bridge's thread and returns what it returns
+        (or raises what it raises); blocks until then."""
+        if threading.current_thread() is self._thread:
+            return func()
+        done = threading.Event()
+        outcome = []
+
+        def run():
+            try:
+                outcome.append((True, func()))
+            except BaseException as exc:  # noqa: B902 (raised in the caller)
+                outcome.append((False, exc))
+            done.set()
+
+        self.invoke(run)
+        done.wait()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
     async def call(self, start, finish):
         """Awaits one asynchronous call.
 
