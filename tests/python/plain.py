@@ -306,6 +306,46 @@ def case_pool_blocking():
     return str(pool.map(fib, range(6)))
 
 
+def case_open_in_process():
+    path = os.path.join(tempfile.mkdtemp(), 'pid')
+
+    async def main():
+        async with Arip.open_in_process(sleeper, path, 0.3) as proc:
+            running = proc.get_state() == Arip.State.EXECUTING
+            pid = proc.get_pid()
+            await proc.wait_for_state(Arip.State.FINISHED)
+        with open(path) as f:
+            same_pid = int(f.read()) == pid
+        return '%s %s %s %s' % (running, same_pid, proc.result, proc.get_exit_status())
+    return asyncio.run(main())
+
+
+def case_open_in_process_error():
+    async def main():
+        async with Arip.open_in_process(fail, 'key') as proc:
+            pass
+        try:
+            proc.result
+        except KeyError as exc:
+            return 'KeyError %r' % exc.args
+        return 'no error'
+    return asyncio.run(main())
+
+
+def case_open_in_process_body_fails():
+    path = os.path.join(tempfile.mkdtemp(), 'pid')
+
+    async def main():
+        try:
+            async with Arip.open_in_process(sleeper, path, 60) as proc:
+                raise RuntimeError('the block failed')
+        except RuntimeError as exc:
+            return '%s %s %s' % (exc, proc.get_state() == Arip.State.FINISHED,
+                                 proc.get_if_signaled())
+        return 'no error'
+    return asyncio.run(main())
+
+
 if __name__ == '__main__':
     Arip.init(sys.argv)
     print(globals()['case_' + sys.argv[1]](), flush=True)

@@ -28,7 +28,7 @@ CASES = {
              'cannot be sent to another process',
     'undecorated': None,   # checked below
     'value_error': 'ValueError bad value 42 | RemoteTraceback True',
-    'key_error': "KeyError \"'missing'\"",
+    'key_error': "KeyError 'missing'",
     'remote_error': 'RemoteError Custom mine True',
     'exit_status': 'Error True',
     'c_form': '(v)',
@@ -43,6 +43,9 @@ CASES = {
     'aio_pool': '6765 [0, 1, 1, 2, 3, 5, 8, 13, 21, 34] True True ValueError bad value 42 True',
     'aio_pool_cancel': 'CancelledError True 13',
     'pool_blocking': '[0, 1, 1, 2, 3, 5]',
+    'open_in_process': 'True True slept 0',
+    'open_in_process_error': "KeyError 'missing'",
+    'open_in_process_body_fails': 'the block failed True True',
 }
 
 

@@ -451,6 +451,106 @@ Call = override(Call)
 __all__.append('Call')
 
 
+class Process(Arip.Process):
+    """A worker process you can watch; see Arip.Process.
+
+    Arip.open_in_process() gives one from asyncio; wait() and
+    wait_for_state() are its awaitable forms, and ``result`` its outcome.
+    Its signals (notify::state, message, progress) are emitted in the
+    thread of the main context it works in: arip's own thread for one
+    from open_in_process() (use loop.call_soon_threadsafe() to reach the
+    asyncio loop from a handler).
+    """
+
+    _arip_plain = False
+
+    def _outcome(self, value=None, error=None):
+        if error is not None:
+            raise _plain_error(error) if self._arip_plain else error
+        return _plain_value(value) if self._arip_plain else value
+
+    @property
+    def result(self):
+        """What the function returned (a plain value for a function decorated
+        by @Arip.function); raises what it raised, or the GLib.Error the
+        process ended with. Only once the process is FINISHED."""
+        if self.get_state() != Arip.State.FINISHED:
+            raise RuntimeError('the process has not finished: await proc.wait() first')
+        error = self.get_error()
+        if error is not None:
+            return self._outcome(error=error)
+        return self._outcome(self.get_result())
+
+    async def wait(self):
+        """Awaits the end of the process; returns its result (see result)."""
+        try:
+            value = await _bridge.get().call(
+                lambda cancellable, callback: Arip.Process.wait_async(self, cancellable, callback),
+                lambda result: Arip.Process.wait_finish(self, result))
+        except GLib.Error as error:
+            exc = _plain_error(error) if self._arip_plain else error
+        else:
+            return self._outcome(value)
+        raise exc
+
+    async def wait_for_state(self, state):
+        """Awaits the process reaching @state (an Arip.State) or beyond."""
+        await _bridge.get().call(
+            lambda cancellable, callback: Arip.Process.wait_for_state_async(self, state, cancellable,
+                                                                            callback),
+            lambda result: Arip.Process.wait_for_state_finish(self, result))
+
+
+Process = override(Process)
+__all__.append('Process')
+
+
+class _OpenInProcess:
+    def __init__(self, function, args):
+        self._name = _plain_name(function)
+        self._args = _plain.to_variant(tuple(args))
+        self._process = None
+
+    async def __aenter__(self):
+        bridge = _bridge.get()
+        process = bridge.run_sync(lambda: Arip.Process.new(None, self._name, self._args))
+        process._arip_plain = True
+        self._process = process
+        # Complete once the function runs (EXECUTING): pid and states known.
+        await bridge.call(
+            lambda cancellable, callback: Arip.Process.start_async(process, cancellable, callback),
+            lambda result: Arip.Process.start_finish(process, result))
+        return process
+
+    async def __aexit__(self, exc_type, exc, tb):
+        process = self._process
+        if exc_type is not None:
+            # The block failed or was cancelled: the process goes with it.
+            _bridge.get().run_sync(process.kill)
+        try:
+            await process.wait()
+        except BaseException:  # noqa: B902 (kept for proc.result)
+            if exc_type is None and process.get_state() != Arip.State.FINISHED:
+                raise
+        return False
+
+
+def open_in_process(function, *args):
+    """An async context manager running @function in a new worker process.
+
+    ``async with Arip.open_in_process(func, *args) as proc:`` starts the
+    process (decorated by @Arip.function, plain @args) and gives the
+    Arip.Process once the function runs; the block can watch it (state,
+    pid, signals) and talk to it. Leaving the block waits for the process
+    to end; ``proc.result`` then is its result (or raises its exception).
+    If the block raises or is cancelled, the process is killed.
+    """
+    return _OpenInProcess(function, args)
+
+
+__all__.append('open_in_process')
+
+
 class Pool(Arip.Pool):
     """A pool of warm workers; see Arip.Pool.
 

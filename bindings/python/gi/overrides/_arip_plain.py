@@ -31,6 +31,7 @@
 # the child's traceback as its cause (as concurrent.futures does), and
 # raises RemoteError for the others.
 
+import ast
 import builtins
 
 from gi.repository import GLib
@@ -184,7 +185,13 @@ def exception_from_message(message):
     if (isinstance(exc_type, type) and issubclass(exc_type, Exception) and
             not issubclass(exc_type, GLib.Error)):
         try:
-            exc = exc_type(text) if text else exc_type()
+            if issubclass(exc_type, KeyError) and text:
+                # str(KeyError('k')) is "'k'": the key's repr.
+                try:
+                    text = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    pass
+            exc = exc_type(text) if text != '' else exc_type()
         except Exception:
             exc = RemoteError(type_name, text, trace)
     else:
