@@ -111,6 +111,157 @@ function _serve(name, func, call, args) {
     _answerWithResult(name, call, result);
 }
 
+// Plain values: the same shapes as the Python layer's (see
+// bindings/python/gi/overrides/_arip_plain.py), so that each side reads the
+// other's. null and undefined: mv (nothing); a boolean: b; a number: x when
+// it is a safe integer, d otherwise; a BigInt: x, or t above the int64
+// range; a string: s; a Uint8Array: ay (from one copy, never element by
+// element); an Array: av (a tuple of v from Python arrives as an Array); an
+// object: a{sv}; a GLib.Variant: ("variant", <it>), arriving as itself.
+const _INT64_MIN = -(2n ** 63n), _INT64_MAX = 2n ** 63n - 1n, _UINT64_MAX = 2n ** 64n - 1n;
+
+function _bytesVariant(bytes) {
+    return GLib.Variant.new_from_bytes(new GLib.VariantType('ay'), new GLib.Bytes(bytes), true);
+}
+
+function _toVariant(value, depth = 0) {
+    if (depth > 64) {
+        throw new RangeError('a value nested more than 64 levels deep (or that contains ' +
+            'itself) cannot be sent to another process');
+    }
+    if (value === null || value === undefined)
+        return GLib.Variant.new_maybe(new GLib.VariantType('v'), null);
+    if (typeof value === 'boolean')
+        return new GLib.Variant('b', value);
+    if (typeof value === 'number')
+        return Number.isSafeInteger(value) ? new GLib.Variant('x', value) : new GLib.Variant('d', value);
+    if (typeof value === 'bigint') {
+        if (value >= _INT64_MIN && value <= _INT64_MAX)
+            return GLib.Variant.new_int64(value);
+        if (value >= 0n && value <= _UINT64_MAX)
+            return GLib.Variant.new_uint64(value);
+        throw new RangeError(`the integer ${value} does not fit in 64 bits, and cannot be sent ` +
+            'to another process');
+    }
+    if (typeof value === 'string')
+        return new GLib.Variant('s', value);
+    if (value instanceof Uint8Array)
+        return _bytesVariant(value);
+    if (value instanceof GLib.Variant) {
+        return GLib.Variant.new_tuple([new GLib.Variant('s', 'variant'),
+            GLib.Variant.new_variant(value)]);
+    }
+    if (Array.isArray(value)) {
+        return GLib.Variant.new_array(new GLib.VariantType('v'),
+            value.map(item => GLib.Variant.new_variant(_toVariant(item, depth + 1))));
+    }
+    if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+        return GLib.Variant.new_array(new GLib.VariantType('{sv}'),
+            Object.entries(value).map(([key, item]) => GLib.Variant.new_dict_entry(
+                new GLib.Variant('s', key), GLib.Variant.new_variant(_toVariant(item, depth + 1)))));
+    }
+    const what = typeof value === 'object' ? value.constructor?.name ?? 'object' : typeof value;
+    throw new TypeError(`a value of type ${what} cannot be sent to another process: send null, ` +
+        'a boolean, a number, a BigInt, a string, a Uint8Array, an Array, a plain object or a ' +
+        'GLib.Variant');
+}
+
+function _fromVariant(variant) {
+    const type = variant.get_type_string();
+    if (type === 'mv' && variant.get_maybe() === null)
+        return null;
+    if (type === 'b' || type === 's' || type === 'd')
+        return variant.unpack();
+    if (type === 'x' || type === 't') {
+        const number = variant.unpack();
+        return number;
+    }
+    if (type === 'ay')
+        return variant.get_data_as_bytes().toArray();
+    if (type === '(sv)') {
+        const tag = variant.get_child_value(0).get_string()[0];
+        const inner = variant.get_child_value(1).get_variant();
+        if (tag === 'variant')
+            return inner;
+        if ((tag === 'bytearray' || tag === 'memoryview') && inner.get_type_string() === 'ay')
+            return inner.get_data_as_bytes().toArray();
+    } else if (type === 'av' || (type.startsWith('(') && /^\(v*\)$/.test(type))) {
+        const items = [];
+        for (let i = 0; i < variant.n_children(); i++)
+            items.push(_fromVariant(variant.get_child_value(i).get_variant()));
+        return items;
+    } else if (type === 'a{sv}') {
+        const object = {};
+        for (let i = 0; i < variant.n_children(); i++) {
+            const entry = variant.get_child_value(i);
+            object[entry.get_child_value(0).get_string()[0]] =
+                _fromVariant(entry.get_child_value(1).get_variant());
+        }
+        return object;
+    }
+    throw new TypeError(`a GLib.Variant of type ${type} is not a plain value (was it sent by a ` +
+        'function not registered with Arip.registerFunction()?)');
+}
+
+function _argsVariant(args) {
+    return GLib.Variant.new_tuple(args.map(arg => GLib.Variant.new_variant(_toVariant(arg))));
+}
+
+function _resultVariant(value) {
+    return GLib.Variant.new_tuple([GLib.Variant.new_variant(_toVariant(value))]);
+}
+
+/** An exception thrown in a worker whose type cannot be rebuilt here. */
+class RemoteError extends Error {
+    constructor(typeName, message, remoteStack) {
+        super(message ? `${typeName}: ${message}` : typeName);
+        this.name = 'RemoteError';
+        this.typeName = typeName;
+        this.remoteMessage = message;
+        this.remoteStack = remoteStack;
+    }
+}
+
+const _BUILT_IN_ERRORS = {Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError,
+    URIError};
+
+// The exception a worker's error stands for: "Name: message", then its
+// stack (a JS worker's) or traceback (a Python worker's). A GLib.Error that
+// is not such an error stays as it is.
+function _plainError(error) {
+    if (!(error instanceof GLib.Error) || !error.matches(Arip.error_quark(), Arip.Error.FAILED))
+        return error;
+    let message = error.message;
+    for (let attempt = 0; attempt < 4; attempt++) {
+        const [head, ...rest] = message.split('\n\n');
+        const colon = head.indexOf(': ');
+        const typeName = colon < 0 ? head : head.slice(0, colon);
+        if (typeName !== '' && !/[\s:]/.test(typeName)) {
+            const text = colon < 0 ? '' : head.slice(colon + 2);
+            const stack = rest.join('\n\n');
+            const Type = _BUILT_IN_ERRORS[typeName];
+            const exc = Type !== undefined ? new Type(text) : new RemoteError(typeName, text, stack);
+            exc.remoteStack = stack;
+            return exc;
+        }
+        if (colon < 0 || head.includes('\n'))
+            break;
+        message = message.slice(colon + 2);   // "Call 3 of the map: ..."
+    }
+    return error;
+}
+
+const _plainNames = new WeakMap();
+
+function _plainName(fnOrName) {
+    if (typeof fnOrName === 'string')
+        return fnOrName;
+    const name = _plainNames.get(fnOrName);
+    if (name === undefined)
+        throw new TypeError(`${fnOrName?.name ?? fnOrName} is not registered with Arip.registerFunction()`);
+    return name;
+}
+
 function _init() {
     Arip = this;
 
@@ -138,6 +289,47 @@ function _init() {
         Arip.set_language_binding('gjs');
         return originalInit(argv);
     };
+
+    /**
+     * Offers fn to run in worker processes under name, with plain values:
+     * fn(...args) returns (or resolves to) a plain value; what it throws
+     * reaches the caller of Arip.runInProcess() with its name and message.
+     * Returns fn.
+     */
+    Arip.registerFunction = function (name, fn) {
+        if (typeof fn !== 'function')
+            throw new TypeError(`Arip.registerFunction: ${name}: not a function`);
+        Arip.register_function(name, (call, args) => {
+            const values = args === null ? [] : _fromVariant(args);
+            if (!Array.isArray(values))
+                throw new TypeError(`the arguments of “${name}” are not a tuple of plain values`);
+            const result = fn(...values);
+            if (result !== null && typeof result === 'object' && typeof result.then === 'function')
+                return result.then(_resultVariant);
+            return _resultVariant(result);
+        });
+        _plainNames.set(fn, name);
+        return fn;
+    };
+
+    /**
+     * Runs fnOrName (a function given to Arip.registerFunction(), or the
+     * name it was registered under) in a new worker process with the plain
+     * values args; resolves to its plain result, or rejects with what it
+     * threw (a built-in error type as itself, others as Arip.RemoteError;
+     * the worker's stack in remoteStack).
+     */
+    Arip.runInProcess = async function (fnOrName, ...args) {
+        const name = _plainName(fnOrName);
+        let result;
+        try {
+            result = await Arip.run_in_process_async(name, _argsVariant(args), null);
+        } catch (error) {
+            throw _plainError(error);
+        }
+        return _fromVariant(result.get_child_value(0).get_variant());
+    };
+    Arip.RemoteError = RemoteError;
 
     Gio._promisify(Arip, 'run_in_process_async', 'run_in_process_finish');
     Gio._promisify(Arip.Launcher.prototype, 'run_async', 'run_finish');

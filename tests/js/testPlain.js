@@ -1,0 +1,110 @@
+// Plain JavaScript values with Arip.registerFunction() and
+// Arip.runInProcess(). This module is its own worker (no launcher): the
+// top level, up to Arip.init(), runs again in every worker.
+//
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+import GLib from 'gi://GLib';
+import Arip from 'gi://Arip?version=1.0';
+import System from 'system';
+
+import {assert, assertEquals, run, test} from './harness.js';
+
+const echo = Arip.registerFunction('plain.echo', (...values) => values);
+const fib = Arip.registerFunction('plain.fib',
+    async n => n <= 1 ? n : await fib(n - 1) + await fib(n - 2));
+const fail = Arip.registerFunction('plain.fail', kind => {
+    if (kind === 'range')
+        throw new RangeError('out of range');
+    class Custom extends Error {
+        constructor(message) {
+            super(message);
+            this.name = 'Custom';
+        }
+    }
+    throw new Custom('mine');
+});
+
+Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
+
+test('values keep their types', async () => {
+    const values = [null, true, false, 0, -1, 5, 1.5, '', 'hé ☃', new Uint8Array([0, 255]),
+        [], [1, [2, null]], {}, {a: {b: [new Uint8Array([7])]}}];
+    const got = await Arip.runInProcess(echo, ...values);
+    assertEquals(got.length, values.length, 'count');
+    assert(got[9] instanceof Uint8Array && got[9][1] === 255, `bytes: ${got[9]}`);
+    assert(got[13].a.b[0] instanceof Uint8Array && got[13].a.b[0][0] === 7, 'nested bytes');
+    got[9] = Array.from(got[9]);
+    got[13].a.b[0] = Array.from(got[13].a.b[0]);
+    values[9] = [0, 255];
+    values[13] = {a: {b: [[7]]}};
+    assertEquals(got, values);
+});
+
+test('a GLib.Variant arrives as itself', async () => {
+    const [got] = await Arip.runInProcess(echo, new GLib.Variant('(ii)', [1, 2]));
+    assert(got instanceof GLib.Variant, `${got}`);
+    assertEquals(got.get_type_string(), '(ii)');
+    assertEquals(got.deepUnpack(), [1, 2]);
+});
+
+test('an async function, by name or by function', async () => {
+    assertEquals(await Arip.runInProcess(fib, 12), 144);
+    assertEquals(await Arip.runInProcess('plain.fib', 10), 55);
+});
+
+test('a megabyte of bytes, in one piece', async () => {
+    const data = new Uint8Array(1024 * 1024).map((_, i) => i % 251);
+    const [got] = await Arip.runInProcess(echo, data);
+    assert(got instanceof Uint8Array && got.length === data.length, `${got.length}`);
+    assert(got.every((b, i) => b === data[i]), 'contents');
+});
+
+test('a built-in error keeps its type, with the worker\'s stack', async () => {
+    let error = null;
+    try {
+        await Arip.runInProcess(fail, 'range');
+    } catch (e) {
+        error = e;
+    }
+    assert(error instanceof RangeError, `${error}`);
+    assertEquals(error.message, 'out of range');
+    assert(error.remoteStack.includes('testPlain.js'), error.remoteStack);
+});
+
+test('another error arrives as Arip.RemoteError', async () => {
+    let error = null;
+    try {
+        await Arip.runInProcess(fail, 'custom');
+    } catch (e) {
+        error = e;
+    }
+    assert(error instanceof Arip.RemoteError, `${error}`);
+    assertEquals([error.typeName, error.remoteMessage], ['Custom', 'mine']);
+});
+
+test('what cannot be sent is a TypeError or a RangeError, here', async () => {
+    let error = null;
+    try {
+        await Arip.runInProcess(echo, new Map());
+    } catch (e) {
+        error = e;
+    }
+    assert(error instanceof TypeError && error.message.includes('type Map'), `${error}`);
+    error = null;
+    try {
+        await Arip.runInProcess(echo, 2n ** 64n);
+    } catch (e) {
+        error = e;
+    }
+    assert(error instanceof RangeError && error.message.includes('64 bits'), `${error}`);
+    error = null;
+    try {
+        await Arip.runInProcess(() => 1);
+    } catch (e) {
+        error = e;
+    }
+    assert(error instanceof TypeError && error.message.includes('registerFunction'), `${error}`);
+});
+
+await run();
