@@ -331,6 +331,11 @@ on_sigint (int        signum,
   int saved_errno = errno;
   guint32 seq = 0;
 
+  /* One this process sent one of its threads (the Python layer does, to
+   * end a blocking system call once an interrupt was seen) is no new
+   * interrupt. */
+  if (info != NULL && info->si_code == SI_TKILL && info->si_pid == getpid ())
+    return;
   if (info != NULL && info->si_code == SI_QUEUE)
     seq = (guint32) info->si_value.sival_int;
 

@@ -46,6 +46,18 @@ def sleeper(path, seconds):
     return 'slept'
 
 
+@Arip.function
+def sleeper_noting(path, seconds):
+    """Sleeps; on KeyboardInterrupt writes so in @path and lets it go on."""
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        with open(path, 'w') as f:
+            f.write('KeyboardInterrupt')
+        raise
+    return 'slept'
+
+
 class Custom(Exception):
     pass
 
@@ -295,7 +307,8 @@ def case_aio_pool_cancel():
             except asyncio.CancelledError:
                 with open(path) as f:
                     worker = int(f.read())
-                # The pool goes on with a new worker.
+                # The worker took the interrupt (KeyboardInterrupt) and
+                # answered: it lives on, and the pool with it.
                 return 'CancelledError %s %s' % (gone(worker), await pool.run(fib, 7))
         return 'not cancelled'
     return asyncio.run(main())
@@ -343,6 +356,39 @@ def case_open_in_process_body_fails():
             return '%s %s %s' % (exc, proc.get_state() == Arip.State.FINISHED,
                                  proc.get_if_signaled())
         return 'no error'
+    return asyncio.run(main())
+
+
+def case_interrupt_is_keyboard_interrupt():
+    # The interrupt raises KeyboardInterrupt in the function, even in a
+    # blocking call, and the call ends as cancelled by the child.
+    path = os.path.join(tempfile.mkdtemp(), 'noted')
+
+    async def main():
+        async with Arip.open_in_process(sleeper_noting, path, 60) as proc:
+            await asyncio.sleep(0.2)
+            proc.interrupt()
+        try:
+            proc.result
+        except GLib.Error as exc:
+            cancelled = exc.matches(Arip.error_quark(), Arip.Error.CHILD_CANCELLED)
+        with open(path) as f:
+            noted = f.read()
+        return '%s %s %s' % (noted, cancelled, proc.get_exit_status())
+    return asyncio.run(main())
+
+
+def case_aio_timeout_interrupts():
+    path = os.path.join(tempfile.mkdtemp(), 'noted')
+
+    async def main():
+        try:
+            async with asyncio.timeout(0.3):
+                await Arip.run_in_process(sleeper_noting, path, 60)
+        except TimeoutError:
+            with open(path) as f:
+                return 'TimeoutError %s' % f.read()
+        return 'no timeout'
     return asyncio.run(main())
 
 

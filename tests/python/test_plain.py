@@ -41,11 +41,13 @@ CASES = {
     'aio_timeout': 'TimeoutError True True',
     'aio_cancel': 'CancelledError True',
     'aio_pool': '6765 [0, 1, 1, 2, 3, 5, 8, 13, 21, 34] True True ValueError bad value 42 True',
-    'aio_pool_cancel': 'CancelledError True 13',
+    'aio_pool_cancel': 'CancelledError False 13',   # the worker took the interrupt and lives on
     'pool_blocking': '[0, 1, 1, 2, 3, 5]',
     'open_in_process': 'True True slept 0',
     'open_in_process_error': "KeyError 'missing'",
     'open_in_process_body_fails': 'the block failed True True',
+    'interrupt_is_keyboard_interrupt': 'KeyboardInterrupt True 0',
+    'aio_timeout_interrupts': 'TimeoutError KeyboardInterrupt',
 }
 
 

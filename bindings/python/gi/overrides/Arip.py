@@ -27,10 +27,13 @@ import asyncio
 import gc
 import inspect
 import os
+import signal
 import sys
+import threading
 import traceback
+import _thread
 
-from gi.repository import GLib
+from gi.repository import Gio, GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
@@ -69,6 +72,12 @@ def _exception_to_error(exc, tb=None):
         # Keep the GError's identity: the parent can match domain and code
         # (G_IO_ERROR_CANCELLED arrives as ARIP_ERROR_CHILD_CANCELLED).
         quark, code, head = _to_quark(exc.domain), exc.code, exc.message or str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        # The interrupt (arip_process_interrupt(), a cancelled call) did
+        # what it asks for: the call was cancelled.
+        quark, code = Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED
+        head = 'KeyboardInterrupt: the function was interrupted'
+        tb = None
     else:
         quark, code = Arip.error_quark(), Arip.Error.FAILED
         head = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -228,6 +237,39 @@ def _plain_result(value):
     return GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(value)))
 
 
+class _interrupt_raises_keyboard_interrupt:
+    """While it is entered, an interrupt of @call raises KeyboardInterrupt
+    in the main thread, as Ctrl-C does in a terminal, also in a blocking
+    call such as time.sleep()."""
+
+    def __init__(self, call):
+        self._cancellable = call.get_cancellable()
+        self._handler = None
+
+    def _interrupt(self, *_ignored):
+        # In the worker's watch thread: trip Python's SIGINT flag for the
+        # main thread, and end the system call it may be blocked in (the
+        # signal comes back to the watch thread as an interrupt of the same
+        # call: nothing more happens).
+        _thread.interrupt_main()
+        try:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self):
+        if self._cancellable.is_cancelled():
+            raise KeyboardInterrupt
+        # g_cancellable_connect(): also safe against a cancel racing it.
+        self._handler = self._cancellable.connect(self._interrupt)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._handler:
+            self._cancellable.disconnect(self._handler)
+        return False
+
+
 def function(func):
     """Decorator: offers @func to workers, taking and returning plain values.
 
@@ -250,12 +292,14 @@ def function(func):
         values = _plain.from_variant(args) if args is not None else ()
         if not isinstance(values, tuple):
             raise TypeError('the arguments of “%s” are not a tuple of plain values' % name)
-        result = func(*values)
-        if inspect.isawaitable(result):
-            async def finish():
+        with _interrupt_raises_keyboard_interrupt(call):
+            result = func(*values)
+            if not inspect.isawaitable(result):
+                return _plain_result(result)
+        async def finish():
+            with _interrupt_raises_keyboard_interrupt(call):
                 return _plain_result(await result)
-            return finish()
-        return _plain_result(result)
+        return finish()
 
     register_function(name, serve)
     func.__arip_name__ = name
