@@ -507,6 +507,29 @@ class Process(Arip.Process):
     """
 
     _arip_plain = False
+    _arip_bridged = False
+
+    def _in_its_thread(self, method, *args):
+        # A process of arip's own context is driven in arip's thread: what
+        # changes it is done there.
+        if self._arip_bridged:
+            return _bridge.get().run_sync(lambda: method(self, *args))
+        return method(self, *args)
+
+    def interrupt(self):
+        self._in_its_thread(Arip.Process.interrupt)
+
+    def terminate(self):
+        self._in_its_thread(Arip.Process.terminate)
+
+    def kill(self):
+        self._in_its_thread(Arip.Process.kill)
+
+    def send_signal(self, signum):
+        self._in_its_thread(Arip.Process.send_signal, signum)
+
+    def send_message(self, message):
+        self._in_its_thread(Arip.Process.send_message, message)
 
     def _outcome(self, value=None, error=None):
         if error is not None:
@@ -559,6 +582,7 @@ class _OpenInProcess:
         bridge = _bridge.get()
         process = bridge.run_sync(lambda: Arip.Process.new(None, self._name, self._args))
         process._arip_plain = True
+        process._arip_bridged = True
         self._process = process
         # Complete once the function runs (EXECUTING): pid and states known.
         await bridge.call(
@@ -570,7 +594,7 @@ class _OpenInProcess:
         process = self._process
         if exc_type is not None:
             # The block failed or was cancelled: the process goes with it.
-            _bridge.get().run_sync(process.kill)
+            process.kill()
         try:
             await process.wait()
         except BaseException:  # noqa: B902 (kept for proc.result)
