@@ -178,7 +178,7 @@ def _serve(name, func, call, args, user_data):
     try:
         result = func(call, args, *user_data)
         if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
+            result = _run_awaitable(result)
     except SystemExit as exc:
         _exit_worker(exc)
     except BaseException as exc:
@@ -207,6 +207,23 @@ def _serve(name, func, call, args, user_data):
 
 async def _await(awaitable):
     return await awaitable
+
+
+def _run_awaitable(awaitable):
+    """Runs @awaitable to its end in a loop of its own.
+
+    Not asyncio.run(): it would put its own SIGINT handler in the place of
+    the worker's, and leave Python's there afterwards, so that a pool
+    worker's later interrupts would raise KeyboardInterrupt anywhere.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_await(awaitable))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 def register_function(name, func, *user_data):
