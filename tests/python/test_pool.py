@@ -212,3 +212,19 @@ def test_process_on_the_pool_reports_progress(waiter, pool):
     assert process.get_state() == Arip.State.FINISHED
     # Its worker serves the pool's next call.
     assert worker_pid(waiter, pool) == process.get_pid()
+
+
+def test_interrupt_after_an_async_function(waiter, pool):
+    """An async function leaves the worker's own SIGINT handler in place:
+    the next call's interrupt still cancels its cancellable."""
+    assert run(waiter, pool, 'add_async', GLib.Variant('(ii)', (1, 2))).unpack() == (3,)
+    first = worker_pid(waiter, pool)
+    process = Arip.Process.new_for_pool(pool, 'handle_interrupt', None)
+    seen = []
+    process.connect('message', lambda _p, message: seen.append(message.unpack()))
+    waiter.call(process.start_async, None, finish=process.start_finish)
+    waiter.run_until(lambda: 'ready' in seen, what='the function to be ready')
+    process.interrupt()
+    value = waiter.call(process.wait_async, None, finish=process.wait_finish)
+    assert value.unpack() == ('interrupted, and fine',)
+    assert process.get_pid() == first
