@@ -58,6 +58,12 @@ def sleeper_noting(path, seconds):
     return 'slept'
 
 
+@Arip.function
+def crash_in_c():
+    import ctypes
+    ctypes.string_at(0)   # reads address 0: SIGSEGV
+
+
 class Custom(Exception):
     pass
 
@@ -390,6 +396,15 @@ def case_aio_timeout_interrupts():
                 return 'TimeoutError %s' % f.read()
         return 'no timeout'
     return asyncio.run(main())
+
+
+def case_crash_in_c():
+    try:
+        Arip.run_in_process_sync(crash_in_c)
+    except GLib.Error as exc:
+        return '%s %s' % (exc.matches(Arip.error_quark(), Arip.Error.SIGNALED),
+                          'SIGSEGV' in exc.message)
+    return 'no error'
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@
 # print() output is never lost.
 
 import asyncio
+import faulthandler
 import gc
 import inspect
 import os
@@ -170,6 +171,14 @@ def _serve(name, func, call, args, user_data):
 
     _sync_environ()
     os.environ.pop(_WORKER_ENV, None)
+    # A crash in C code (SIGSEGV, SIGABRT...) prints the Python traceback
+    # on stderr, then the worker's own crash report goes to the parent.
+    # Enabled here, over the worker's handlers, which it then hands on to.
+    if not faulthandler.is_enabled():
+        try:
+            faulthandler.enable()
+        except (RuntimeError, ValueError, OSError):
+            pass   # no usable stderr
     if sys.excepthook is not _excepthook:
         _original_excepthook = sys.excepthook
         sys.excepthook = _excepthook
