@@ -6,7 +6,9 @@
 # function (with the fork server: the default start method; and spawned)
 # from a GLib main loop, against aioprocessing's AioProcess start + join
 # of the same function from an asyncio loop. arip returns the function's
-# result; AioProcess does not (it would need a queue on top). Not a test.
+# result; AioProcess does not (it would need a queue on top). Then a warm
+# call awaited from asyncio: arip's Arip.Pool.run against anyio's
+# to_process.run_sync, interleaved. Not a test.
 #
 #   python3 bench/python-one-shot.py [--quick]
 
@@ -27,6 +29,11 @@ def noop(call, args):
 
 
 def plain_noop():
+    return None
+
+
+@Arip.function
+def plain_arip_noop():
     return None
 
 
@@ -56,6 +63,30 @@ async def aio_one_shot(aioprocessing):
 
 def ms(ns):
     return '%.2f ms' % (ns / 1e6)
+
+
+def us(ns):
+    return '%.1f us' % (ns / 1e3)
+
+
+async def warm_calls(n, anyio):
+    """Medians of one awaited call at a time on a warm worker: arip's
+    Arip.Pool.run (plain values) and anyio's to_process.run_sync."""
+    arip_times, anyio_times = [], []
+    async with Arip.Pool(max_workers=1) as pool:
+        await pool.run(plain_arip_noop)
+        if anyio is not None:
+            await anyio.to_process.run_sync(plain_noop)
+        for _ in range(n):
+            start = time.perf_counter_ns()
+            await pool.run(plain_arip_noop)
+            arip_times.append(time.perf_counter_ns() - start)
+            if anyio is not None:
+                start = time.perf_counter_ns()
+                await anyio.to_process.run_sync(plain_noop)
+                anyio_times.append(time.perf_counter_ns() - start)
+    return (statistics.median(arip_times),
+            statistics.median(anyio_times) if anyio_times else None)
 
 
 def main():
@@ -102,6 +133,21 @@ def main():
     print('  aioprocessing AioProcess start+join: %s (fork; no result comes back)' % ms(ap))
     verdict = 'PASS' if fs < ap else 'MISS'
     print('  arip fork server / aioprocessing: %.2fx (target < 1x: %s)' % (fs / ap, verdict))
+
+    try:
+        import anyio
+        import anyio.to_process
+    except ImportError:
+        anyio = None
+    warm_n = 300 if '--quick' in sys.argv else 3000
+    arip_warm, anyio_warm = asyncio.run(warm_calls(warm_n, anyio))
+    print('Python warm call (trivial function, awaited from asyncio), medians, n=%d:' % warm_n)
+    print('  arip, await pool.run():              %s' % us(arip_warm))
+    if anyio_warm is None:
+        print('  anyio is not installed (apt-get install python3-anyio): nothing to compare with')
+    else:
+        print('  anyio, await to_process.run_sync():  %s' % us(anyio_warm))
+        print('  arip / anyio: %.2fx' % (arip_warm / anyio_warm))
     return 0
 
 

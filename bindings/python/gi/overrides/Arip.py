@@ -150,6 +150,9 @@ def _excepthook(exc_type, exc, tb):
 _original_excepthook = sys.excepthook
 
 
+_environ_synced = False
+
+
 def _sync_environ():
     """Makes os.environ the environment this worker really has.
 
@@ -167,10 +170,13 @@ def _sync_environ():
 
 def _serve(name, func, call, args, user_data):
     """Runs @func for @call in the worker and makes sure the call ends."""
-    global _current_call, _original_excepthook
+    global _current_call, _original_excepthook, _environ_synced
 
-    _sync_environ()
-    os.environ.pop(_WORKER_ENV, None)
+    # Once per worker: a pool worker's environment stays what it started with.
+    if not _environ_synced:
+        _sync_environ()
+        os.environ.pop(_WORKER_ENV, None)
+        _environ_synced = True
     # A crash in C code (SIGSEGV, SIGABRT...) prints the Python traceback
     # on stderr, then the worker's own crash report goes to the parent.
     # Enabled here, over the worker's handlers, which it then hands on to.
