@@ -27,6 +27,16 @@ const fail = Arip.registerFunction('plain.fail', kind => {
 
 Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
 
+/** What @promise rejects with, or null if it resolves. */
+async function rejection(promise) {
+    try {
+        await promise;
+    } catch (e) {
+        return e;
+    }
+    return null;
+}
+
 test('values keep their types', async () => {
     const values = [null, true, false, 0, -1, 5, 1.5, '', 'hé ☃', new Uint8Array([0, 255]),
         [], [1, [2, null]], {}, {a: {b: [new Uint8Array([7])]}}];
@@ -61,49 +71,24 @@ test('a megabyte of bytes, in one piece', async () => {
 });
 
 test('a built-in error keeps its type, with the worker\'s stack', async () => {
-    let error = null;
-    try {
-        await Arip.runInProcess(fail, 'range');
-    } catch (e) {
-        error = e;
-    }
+    const error = await rejection(Arip.runInProcess(fail, 'range'));
     assert(error instanceof RangeError, `${error}`);
     assertEquals(error.message, 'out of range');
     assert(error.remoteStack.includes('testPlain.js'), error.remoteStack);
 });
 
 test('another error arrives as Arip.RemoteError', async () => {
-    let error = null;
-    try {
-        await Arip.runInProcess(fail, 'custom');
-    } catch (e) {
-        error = e;
-    }
+    const error = await rejection(Arip.runInProcess(fail, 'custom'));
     assert(error instanceof Arip.RemoteError, `${error}`);
     assertEquals([error.typeName, error.remoteMessage], ['Custom', 'mine']);
 });
 
 test('what cannot be sent is a TypeError or a RangeError, here', async () => {
-    let error = null;
-    try {
-        await Arip.runInProcess(echo, new Map());
-    } catch (e) {
-        error = e;
-    }
+    let error = await rejection(Arip.runInProcess(echo, new Map()));
     assert(error instanceof TypeError && error.message.includes('type Map'), `${error}`);
-    error = null;
-    try {
-        await Arip.runInProcess(echo, 2n ** 64n);
-    } catch (e) {
-        error = e;
-    }
+    error = await rejection(Arip.runInProcess(echo, 2n ** 64n));
     assert(error instanceof RangeError && error.message.includes('64 bits'), `${error}`);
-    error = null;
-    try {
-        await Arip.runInProcess(() => 1);
-    } catch (e) {
-        error = e;
-    }
+    error = await rejection(Arip.runInProcess(() => 1));
     assert(error instanceof TypeError && error.message.includes('registerFunction'), `${error}`);
 });
 

@@ -266,20 +266,28 @@ def case_aio_timeout():
     return asyncio.run(main())
 
 
+async def cancel_once_started(awaitable, path):
+    """Cancels the task awaiting @awaitable (a sleeper writing its pid in
+    @path) once the function runs; the worker's pid, or None if the task
+    was not cancelled."""
+    task = asyncio.create_task(awaitable)
+    while not os.path.exists(path) or os.path.getsize(path) == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        with open(path) as f:
+            return int(f.read())
+    return None
+
+
 def case_aio_cancel():
     path = os.path.join(tempfile.mkdtemp(), 'pid')
 
     async def main():
-        task = asyncio.create_task(Arip.run_in_process(sleeper, path, 60))
-        while not os.path.exists(path) or os.path.getsize(path) == 0:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            with open(path) as f:
-                return 'CancelledError %s' % gone(int(f.read()))
-        return 'not cancelled'
+        worker = await cancel_once_started(Arip.run_in_process(sleeper, path, 60), path)
+        return 'not cancelled' if worker is None else 'CancelledError %s' % gone(worker)
     return asyncio.run(main())
 
 
@@ -304,19 +312,12 @@ def case_aio_pool_cancel():
 
     async def main():
         async with Arip.Pool(max_workers=1) as pool:
-            task = asyncio.create_task(pool.run(sleeper, path, 60))
-            while not os.path.exists(path) or os.path.getsize(path) == 0:
-                await asyncio.sleep(0.01)
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                with open(path) as f:
-                    worker = int(f.read())
-                # The worker took the interrupt (KeyboardInterrupt) and
-                # answered: it lives on, and the pool with it.
-                return 'CancelledError %s %s' % (gone(worker), await pool.run(fib, 7))
-        return 'not cancelled'
+            worker = await cancel_once_started(pool.run(sleeper, path, 60), path)
+            if worker is None:
+                return 'not cancelled'
+            # The worker took the interrupt (KeyboardInterrupt) and
+            # answered: it lives on, and the pool with it.
+            return 'CancelledError %s %s' % (gone(worker), await pool.run(fib, 7))
     return asyncio.run(main())
 
 

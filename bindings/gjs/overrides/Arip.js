@@ -170,12 +170,8 @@ function _fromVariant(variant) {
     const type = variant.get_type_string();
     if (type === 'mv' && variant.get_maybe() === null)
         return null;
-    if (type === 'b' || type === 's' || type === 'd')
+    if (type === 'b' || type === 's' || type === 'd' || type === 'x' || type === 't')
         return variant.unpack();
-    if (type === 'x' || type === 't') {
-        const number = variant.unpack();
-        return number;
-    }
     if (type === 'ay')
         return variant.get_data_as_bytes().toArray();
     if (type === '(sv)') {

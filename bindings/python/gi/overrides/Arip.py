@@ -373,6 +373,36 @@ def _plain_value(result):
     return _plain.from_variant(result.get_child_value(0).get_variant())
 
 
+def _plain_values(results):
+    """The plain results of a map: an array of (v)."""
+    return [_plain_value(results.get_child_value(i).get_variant())
+            for i in range(results.n_children())]
+
+
+def _map_args(iterable):
+    """The arguments of a map with a plain function, or None for none: as
+    multiprocessing's map, each element is the one argument."""
+    items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
+             for item in iterable]
+    return GLib.Variant.new_array(None, items) if items else None
+
+
+def _plain_call(run, decode=_plain_value):
+    """decode(run()), raising what the worker raised for a GLib.Error."""
+    try:
+        return decode(run())
+    except GLib.Error as error:
+        raise _plain_error(error)
+
+
+async def _plain_awaited(start, finish, decode=_plain_value):
+    """The same as _plain_call() for an asynchronous call, through the bridge."""
+    try:
+        return decode(await _bridge.get().call(start, finish))
+    except GLib.Error as error:
+        raise _plain_error(error)
+
+
 def run_in_process_sync(function, *args, **kwargs):
     """Runs @function in a new worker process and returns its result.
 
@@ -387,13 +417,8 @@ def run_in_process_sync(function, *args, **kwargs):
     if kwargs:
         raise TypeError('only positional arguments go to a worker')
     name = _plain_name(function)
-    try:
-        result = Arip.run_in_process_sync(name, _plain.to_variant(tuple(args)), None)
-    except GLib.Error as error:
-        exc = _plain_error(error)
-    else:
-        return _plain_value(result)
-    raise exc
+    packed = _plain.to_variant(tuple(args))
+    return _plain_call(lambda: Arip.run_in_process_sync(name, packed, None))
 
 
 __all__.append('run_in_process_sync')
@@ -417,16 +442,10 @@ async def run_in_process(function, *args):
             Arip.run_in_process_finish)
     name = _plain_name(function)
     packed = _plain.to_variant(tuple(args))
-    try:
-        result = await _bridge.get().call(
-            lambda cancellable, callback: Arip.run_in_process_async(name, packed, cancellable,
-                                                                    callback),
-            Arip.run_in_process_finish)
-    except GLib.Error as error:
-        exc = _plain_error(error)
-    else:
-        return _plain_value(result)
-    raise exc
+    return await _plain_awaited(
+        lambda cancellable, callback: Arip.run_in_process_async(name, packed, cancellable,
+                                                                callback),
+        Arip.run_in_process_finish)
 
 
 __all__.append('run_in_process')
@@ -587,10 +606,8 @@ class Process(Arip.Process):
                 lambda cancellable, callback: Arip.Process.wait_async(self, cancellable, callback),
                 lambda result: Arip.Process.wait_finish(self, result))
         except GLib.Error as error:
-            exc = _plain_error(error) if self._arip_plain else error
-        else:
-            return self._outcome(value)
-        raise exc
+            return self._outcome(error=error)
+        return self._outcome(value)
 
     async def wait_for_state(self, state):
         """Awaits the process reaching @state (an Arip.State) or beyond."""
@@ -673,35 +690,20 @@ class Pool(Arip.Pool):
         the call (see Arip.run_in_process())."""
         name = _plain_name(function)
         packed = _plain.to_variant(tuple(args))
-        try:
-            result = await _bridge.get().call(
-                lambda cancellable, callback: Arip.Pool.run_async(self, name, packed, cancellable,
-                                                                  callback),
-                lambda result: Arip.Pool.run_finish(self, result))
-        except GLib.Error as error:
-            exc = _plain_error(error)
-        else:
-            return _plain_value(result)
-        raise exc
+        return await _plain_awaited(
+            lambda cancellable, callback: Arip.Pool.run_async(self, name, packed, cancellable,
+                                                              callback),
+            lambda result: Arip.Pool.run_finish(self, result))
 
     async def _map_plain_async(self, function, iterable):
         name = _plain_name(function)
-        items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
-                 for item in iterable]
-        if not items:
+        args_list = _map_args(iterable)
+        if args_list is None:
             return []
-        args_list = GLib.Variant.new_array(None, items)
-        try:
-            results = await _bridge.get().call(
-                lambda cancellable, callback: Arip.Pool.map_async(self, name, args_list,
-                                                                  cancellable, callback),
-                lambda result: Arip.Pool.map_finish(self, result))
-        except GLib.Error as error:
-            exc = _plain_error(error)
-        else:
-            return [_plain_value(results.get_child_value(i).get_variant())
-                    for i in range(results.n_children())]
-        raise exc
+        return await _plain_awaited(
+            lambda cancellable, callback: Arip.Pool.map_async(self, name, args_list,
+                                                              cancellable, callback),
+            lambda result: Arip.Pool.map_finish(self, result), _plain_values)
 
     async def close(self):
         """Awaits the end of every call and every worker of the pool."""
@@ -753,20 +755,12 @@ class Pool(Arip.Pool):
         return [results.get_child_value(i).get_variant() for i in range(results.n_children())]
 
     def _map_plain(self, function, iterable, cancellable):
-        # As multiprocessing's map: each element is the one argument.
         name = _plain_name(function)
-        items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
-                 for item in iterable]
-        if not items:
+        args_list = _map_args(iterable)
+        if args_list is None:
             return []
-        try:
-            results = Arip.Pool.map_sync(self, name, GLib.Variant.new_array(None, items), cancellable)
-        except GLib.Error as error:
-            exc = _plain_error(error)
-        else:
-            return [_plain_value(results.get_child_value(i).get_variant())
-                    for i in range(results.n_children())]
-        raise exc
+        return _plain_call(lambda: Arip.Pool.map_sync(self, name, args_list, cancellable),
+                           _plain_values)
 
 
 Pool = override(Pool)

@@ -198,4 +198,6 @@ def exception_from_message(message):
         exc = RemoteError(type_name, text, trace)
     if trace:
         exc.__cause__ = RemoteTraceback(trace.strip())
+    # Raised where the GLib.Error is handled: that is not what happened.
+    exc.__suppress_context__ = True
     return exc
