@@ -48,12 +48,22 @@ typedef enum {
   /* A message that came in a memfd was handled: its sender may count its
    * bytes as gone. */
   ARIP_FRAME_CONSUMED,     /* child -> parent  (t)    bytes              */
-  ARIP_FRAME_LAST_KIND = ARIP_FRAME_CONSUMED,
+  /* The worker's connection to the objects shared with it: the frame's
+   * one descriptor (see arip-shared-private.h). Sent before the first
+   * call or message that holds a shared object's handle. */
+  ARIP_FRAME_SHARED_CONNECT, /* parent -> child (u)  protocol version     */
+  /* On that connection (never on the channel): */
+  ARIP_FRAME_REQUEST,      /* child -> parent (uutv)  serial, op, object, argument */
+  ARIP_FRAME_REPLY,        /* parent -> child (ubv)   serial, needs ack, value */
+  ARIP_FRAME_REPLY_ERROR,  /* parent -> child (usis)  serial, domain, code, message */
+  ARIP_FRAME_EVENT,        /* parent -> child (tsv)   object, what, value */
+  ARIP_FRAME_LAST_KIND = ARIP_FRAME_EVENT,
 } AripFrameKind;
 
 typedef struct {
   AripFrameKind  kind;
-  /* Owned, of the kind's type, normal form. Always set for ERROR frames;
+  /* Owned, of the kind's type, normal form. Always set for ERROR frames
+   * and those of the shared objects' connection;
    * for the others only by a decoder that keeps payloads (the default,
    * but not in a channel: the parts below are what it uses). */
   GVariant      *payload;
@@ -227,6 +237,22 @@ void         arip_channel_set_sync_writes (AripChannel          *self,
                                            gboolean              sync_writes);
 /* Blocks until every queued frame is written. */
 gboolean     arip_channel_flush_sync     (AripChannel           *self,
+                                          GError               **error);
+/* For a channel that the caller watches itself (no start_reading()):
+ * the functions to hand frames to and to report the end to. */
+void         arip_channel_set_handlers   (AripChannel           *self,
+                                          AripChannelFrameFunc   frame_func,
+                                          AripChannelClosedFunc  closed_func,
+                                          gpointer               user_data);
+/* Reads what the socket holds without blocking and hands out every
+ * complete frame (large values are checked inline). FALSE once reading
+ * has ended (the closed function was called). */
+gboolean     arip_channel_read_nowait    (AripChannel           *self);
+/* Writes what was queued (with sync writes) as far as the socket takes
+ * it, without blocking: TRUE if nothing is left. FALSE with @error
+ * G_IO_ERROR_WOULD_BLOCK if something is left, another error if the peer
+ * is gone. */
+gboolean     arip_channel_flush_nowait   (AripChannel           *self,
                                           GError               **error);
 /* Blocks until one frame is read (worker side, before its main loop). */
 AripFrame   *arip_channel_receive_sync   (AripChannel           *self,

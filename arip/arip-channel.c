@@ -60,7 +60,20 @@ static const struct {
   [ARIP_FRAME_MESSAGE_MEMFD] = { "message", "(ts)" },
   [ARIP_FRAME_CALL_MEMFD] = { "call", "(sts)" },
   [ARIP_FRAME_CONSUMED] = { "consumed", "(t)" },
+  [ARIP_FRAME_SHARED_CONNECT] = { "shared connection", "(u)" },
+  [ARIP_FRAME_REQUEST] = { "request", "(uutv)" },
+  [ARIP_FRAME_REPLY] = { "reply", "(ubv)" },
+  [ARIP_FRAME_REPLY_ERROR] = { "error reply", "(usis)" },
+  [ARIP_FRAME_EVENT] = { "event", "(tsv)" },
 };
+
+/* Kinds whose payload is always kept whole and checked as a whole: the
+ * rare ones, and those of the shared objects' connection. */
+static gboolean
+kind_keeps_payload (guint kind)
+{
+  return kind == ARIP_FRAME_ERROR || kind >= ARIP_FRAME_SHARED_CONNECT;
+}
 
 static gboolean
 kind_is_valid (guint kind)
@@ -1013,7 +1026,7 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
   /* The whole payload as a GVariant: always for errors, which are taken
    * apart from it; for other kinds only when asked, as the parts are
    * already there. */
-  if (header.kind == ARIP_FRAME_ERROR || self->keep_payload)
+  if (kind_keeps_payload (header.kind) || self->keep_payload)
     {
       payload = g_variant_ref_sink (g_variant_new_from_bytes (arip_frame_kind_get_type (header.kind),
                                                               payload_bytes, FALSE));
@@ -2068,6 +2081,44 @@ arip_channel_flush_sync (AripChannel  *self,
     }
 
   return TRUE;
+}
+
+void
+arip_channel_set_handlers (AripChannel           *self,
+                           AripChannelFrameFunc   frame_func,
+                           AripChannelClosedFunc  closed_func,
+                           gpointer               user_data)
+{
+  self->frame_func = frame_func;
+  self->closed_func = closed_func;
+  self->user_data = user_data;
+}
+
+gboolean
+arip_channel_read_nowait (AripChannel *self)
+{
+  DispatchResult r;
+
+  if (self->closed || self->reading_done)
+    return FALSE;
+  arip_channel_ref (self);
+  r = read_available (self, 0, 0, NULL, NULL);
+  arip_channel_unref (self);
+  return r != DISPATCH_OVER;
+}
+
+gboolean
+arip_channel_flush_nowait (AripChannel  *self,
+                           GError      **error)
+{
+  if (self->write_failed)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, _("The channel is closed"));
+      return FALSE;
+    }
+  if (g_queue_is_empty (&self->out_queue))
+    return TRUE;
+  return write_available (self, error);
 }
 
 AripFrame *

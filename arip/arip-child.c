@@ -38,6 +38,7 @@
 #include "arip-child-private.h"
 #include "arip-error.h"
 #include "arip-launcher-private.h"
+#include "arip-shared-private.h"
 #include "arip-spawn-private.h"
 #include "arip-zygote-private.h"
 
@@ -75,6 +76,8 @@ struct _AripChild
 
   guint                     interrupt_timeout_ms;
   guint                     terminate_timeout_ms;
+
+  AripHolder               *shared;        /* its connection to shared objects */
 
   GError                   *error;
   gint                      wait_status;
@@ -135,6 +138,8 @@ arip_child_unref (AripChild *self)
     return;
 
   g_assert (self->exit_source == NULL);
+  if (self->shared != NULL)
+    arip_holder_close (g_steal_pointer (&self->shared));
   clear_source (&self->startup_timer);
   clear_source (&self->grace_timer);
   close_crash_pipe (self);
@@ -445,6 +450,11 @@ reap (AripChild *self)
   if (self->reaped)
     return;
   self->reaped = TRUE;
+
+  /* What it held of the shared objects goes back now: its connection's
+   * end may live on in a process it forked. */
+  if (self->shared != NULL)
+    arip_holder_close (g_steal_pointer (&self->shared));
 
   /* The fork server reaps its own (and kills what is left of the group
    * first, as we do for ours). */
@@ -902,6 +912,26 @@ arip_child_send (AripChild    *self,
   return arip_channel_send_bytes (self->channel, frame, fds, error);
 }
 
+/* A value that holds a shared object's handle needs the connection to
+ * them there first. */
+static gboolean
+connect_shared (AripChild  *self,
+                GVariant   *value,
+                GError    **error)
+{
+  g_autoptr(GUnixFDList) fds = NULL;
+  gint fd;
+
+  if (self->shared != NULL || !arip_shared_value_has_handles (value))
+    return TRUE;
+  self->shared = arip_broker_connect (&fd, error);
+  if (self->shared == NULL)
+    return FALSE;
+  fds = g_unix_fd_list_new_from_array (&fd, 1);
+  return arip_channel_send (self->channel, ARIP_FRAME_SHARED_CONNECT,
+                            g_variant_new ("(u)", ARIP_SHARED_PROTOCOL_VERSION), fds, error);
+}
+
 gboolean
 arip_child_send_call (AripChild   *self,
                       const char  *function,
@@ -913,6 +943,8 @@ arip_child_send_call (AripChild   *self,
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
       return FALSE;
     }
+  if (!connect_shared (self, args, error))
+    return FALSE;
   return arip_channel_send_call (self->channel, function, args, error);
 }
 
@@ -928,6 +960,8 @@ arip_child_send_message (AripChild  *self,
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("The channel is closed"));
       return FALSE;
     }
+  if (!connect_shared (self, owned, error))
+    return FALSE;
   return arip_channel_send_value (self->channel, ARIP_FRAME_MESSAGE, owned, error);
 }
 

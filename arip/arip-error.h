@@ -55,6 +55,10 @@ G_BEGIN_DECLS
  * @ARIP_ERROR_WOULD_DEADLOCK: a blocking call would wait for ever: every
  *   process slot is held by processes whose main context cannot run while
  *   the call blocks
+ * @ARIP_ERROR_CLOSED: the shared queue was closed (and, for a get, is
+ *   empty)
+ * @ARIP_ERROR_BROKEN: the shared barrier was aborted or reset, or a party
+ *   died while waiting at it
  *
  * Error codes in the %ARIP_ERROR domain. Codes are only ever appended.
  */
@@ -73,6 +77,8 @@ typedef enum {
   ARIP_ERROR_NO_MEMORY,
   ARIP_ERROR_UNKNOWN_DOMAIN,
   ARIP_ERROR_WOULD_DEADLOCK,
+  ARIP_ERROR_CLOSED,
+  ARIP_ERROR_BROKEN,
 } AripError;
 
 ARIP_AVAILABLE_IN_ALL

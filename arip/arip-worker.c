@@ -42,6 +42,7 @@
 #include "arip-error-private.h"
 #include "arip-init.h"
 #include "arip-registry-private.h"
+#include "arip-shared-private.h"
 #include "arip-signals-private.h"
 #include "arip-worker-private.h"
 #include "arip-zygote-private.h"
@@ -779,6 +780,22 @@ typedef struct {
   char        **argv;
 } Worker;
 
+/* The connection to the parent's shared objects, sent before the first
+ * call or message that holds a handle. */
+static void
+take_shared_connection (Worker    *worker,
+                        AripFrame *frame)
+{
+  gint fd;
+
+  if (frame->fds == NULL || g_unix_fd_list_get_length (frame->fds) != 1)
+    worker_fail ("a shared objects' connection frame without its descriptor");
+  fd = g_unix_fd_list_get (frame->fds, 0, NULL);
+  if (fd < 0)
+    worker_fail ("out of file descriptors for the shared objects' connection");
+  arip_shared_client_connect (fd, worker->context);
+}
+
 static void
 on_worker_frame (AripChannel *channel,
                  AripFrame   *frame,
@@ -786,7 +803,9 @@ on_worker_frame (AripChannel *channel,
 {
   Worker *worker = user_data;
 
-  if (frame->kind == ARIP_FRAME_MESSAGE)
+  if (frame->kind == ARIP_FRAME_SHARED_CONNECT)
+    take_shared_connection (worker, frame);
+  else if (frame->kind == ARIP_FRAME_MESSAGE)
     {
       if (worker->call != NULL)
         arip_call_emit_message (worker->call, frame->value);
@@ -1054,8 +1073,15 @@ worker_main (const char  *env_value,
     {
       g_autoptr(AripFrame) frame = g_steal_pointer (&worker.next_call);
 
-      if (frame == NULL)
-        frame = arip_channel_receive_sync (worker.channel, &error);
+      while (frame == NULL || frame->kind == ARIP_FRAME_SHARED_CONNECT)
+        {
+          if (frame != NULL)
+            take_shared_connection (&worker, frame);
+          g_clear_pointer (&frame, arip_frame_free);
+          frame = arip_channel_receive_sync (worker.channel, &error);
+          if (frame == NULL)
+            break;
+        }
       if (frame == NULL)
         worker_exit (pool_mode && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)
                      ? 0 : EXIT_ORPHANED);

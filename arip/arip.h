@@ -20,5 +20,14 @@
 #include "arip-pool.h"
 #include "arip-process.h"
 #include "arip-run.h"
+#include "arip-shared.h"
+#include "arip-queue.h"
+#include "arip-lock.h"
+#include "arip-event.h"
+#include "arip-semaphore.h"
+#include "arip-condition.h"
+#include "arip-barrier.h"
+#include "arip-shared-memory.h"
+#include "arip-shared-dict.h"
 
 #undef ARIP_INSIDE

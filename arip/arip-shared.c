@@ -1,0 +1,876 @@
+/* arip-shared.c: the base of the shared objects, their handles, and a
+ * child's side of the connection to them
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gi18n-lib.h>
+
+#include "arip-error.h"
+#include "arip-shared-private.h"
+
+/**
+ * AripShared:
+ *
+ * The base of the objects that several processes use at once: queues,
+ * locks, events, semaphores, conditions, barriers, shared memory and
+ * shared dictionaries.
+ *
+ * One is created in a parent process and handed to a child inside a
+ * call's arguments (or a message) as its handle,
+ * arip_shared_to_variant(); the child opens the handle with
+ * arip_call_get_shared() and gets a live object of the same type. The
+ * parent holds the state; every operation of every process runs there,
+ * so a process that dies frees what it held: see each type.
+ */
+
+typedef struct {
+  AripSharedState *state;   /* in the process that made it */
+  guint64          id;
+  guint64          key;
+} AripSharedPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (AripShared, arip_shared, G_TYPE_OBJECT)
+
+static const AripSharedStateClass * const classes[] = {
+  &arip_queue_state_class,
+  &arip_lock_state_class,
+  &arip_event_state_class,
+  &arip_semaphore_state_class,
+  &arip_condition_state_class,
+  &arip_barrier_state_class,
+  &arip_shared_memory_state_class,
+  &arip_shared_dict_state_class,
+};
+
+/* ------------------------------------------------------------------ */
+/* A child's connection                                               */
+
+typedef struct {
+  guint32       serial;
+  GTask        *task;       /* or a _sync call waits */
+  gboolean      done;
+  gboolean      cancel_sent;
+  AripSharedReply *reply;
+  GError       *error;
+  GCancellable *cancellable;
+  gulong        cancel_id;
+} Pending;
+
+static struct {
+  GMutex        lock;       /* all below but the channel's writing side */
+  GCond         cond;
+  GMutex        write_lock;
+  AripChannel  *channel;
+  GMainContext *context;
+  GSource      *source;
+  GHashTable   *pending;    /* serial → Pending */
+  GHashTable   *objects;    /* id → AripShared, unowned */
+  GPtrArray    *done;       /* Pending with a task, to complete unlocked */
+  guint32       next_serial;
+  gboolean      reading;    /* a _sync call polls the socket */
+  GError       *error;      /* the connection is gone */
+} client;
+
+static void
+pending_free (Pending *pending)
+{
+  g_clear_pointer (&pending->reply, arip_shared_reply_free);
+  g_clear_error (&pending->error);
+  g_clear_object (&pending->task);
+  g_clear_object (&pending->cancellable);
+  g_free (pending);
+}
+
+/* Under the lock: let go, then complete what was completed meanwhile. */
+static void
+client_unlock (void)
+{
+  g_autoptr(GPtrArray) done = NULL;
+
+  if (client.done != NULL && client.done->len > 0)
+    {
+      done = client.done;
+      client.done = g_ptr_array_new ();
+    }
+  g_mutex_unlock (&client.lock);
+
+  for (guint i = 0; done != NULL && i < done->len; i++)
+    {
+      Pending *pending = done->pdata[i];
+
+      if (pending->cancel_id != 0)
+        g_cancellable_disconnect (pending->cancellable, pending->cancel_id);
+      if (pending->error != NULL)
+        g_task_return_error (pending->task, g_steal_pointer (&pending->error));
+      else
+        g_task_return_pointer (pending->task, g_steal_pointer (&pending->reply),
+                               arip_shared_reply_free);
+      pending_free (pending);
+    }
+}
+
+static void
+complete (Pending *pending)
+{
+  pending->done = TRUE;
+  g_hash_table_steal (client.pending, GUINT_TO_POINTER (pending->serial));
+  if (pending->task != NULL)
+    g_ptr_array_add (client.done, pending);
+  else
+    g_cond_broadcast (&client.cond);
+}
+
+/* Sends a request; under the lock (or before anyone can read). */
+static gboolean
+client_send (guint32       serial,
+             guint         op,
+             guint64       id,
+             GVariant     *arg,
+             GUnixFDList  *fds,
+             GError      **error)
+{
+  gboolean ok;
+  GBytes *frame;
+
+  if (client.error != NULL)
+    {
+      g_variant_unref (g_variant_ref_sink (arg));
+      g_propagate_error (error, g_error_copy (client.error));
+      return FALSE;
+    }
+  frame = arip_frame_encode (ARIP_FRAME_REQUEST, g_variant_new ("(uutv)", serial, op, id, arg),
+                             fds != NULL ? g_unix_fd_list_get_length (fds) : 0);
+  if (frame == NULL)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+                   _("The value is larger than the limit of %u bytes"), ARIP_FRAME_MAX_SIZE);
+      return FALSE;
+    }
+  g_mutex_lock (&client.write_lock);
+  ok = arip_channel_send_bytes (client.channel, frame, fds, error) &&
+       arip_channel_flush_sync (client.channel, error);
+  g_mutex_unlock (&client.write_lock);
+  return ok;
+}
+
+static GError *
+error_from_reply (GVariant *payload)
+{
+  const char *domain, *message;
+  gint code;
+  GQuark quark;
+
+  g_variant_get (payload, "(u&si&s)", NULL, &domain, &code, &message);
+  /* Only ours come from the parent's broker: no quark is made for what a
+   * peer names. */
+  quark = g_str_equal (domain, g_quark_to_string (G_IO_ERROR)) ? G_IO_ERROR : ARIP_ERROR;
+  if (quark == ARIP_ERROR && !g_str_equal (domain, g_quark_to_string (ARIP_ERROR)))
+    code = ARIP_ERROR_FAILED;
+  return g_error_new_literal (quark, code, message);
+}
+
+typedef struct {
+  AripShared *object;
+  char       *what;
+  GVariant   *value;
+} Event;
+
+static gboolean
+deliver_event (gpointer data)
+{
+  Event *event = data;
+
+  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+    if (G_OBJECT_TYPE (event->object) == classes[i]->get_type () && classes[i]->event != NULL)
+      classes[i]->event (event->object, event->what, event->value);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+event_free (gpointer data)
+{
+  Event *event = data;
+
+  g_object_unref (event->object);
+  g_free (event->what);
+  g_variant_unref (event->value);
+  g_free (event);
+}
+
+static void
+on_client_frame (AripChannel *channel,
+                 AripFrame   *frame,
+                 gpointer     user_data)
+{
+  Pending *pending;
+  guint32 serial;
+
+  if (frame->kind == ARIP_FRAME_EVENT)
+    {
+      g_autoptr(GVariant) value = NULL;
+      const char *what;
+      guint64 id;
+      AripShared *object;
+
+      g_variant_get (frame->payload, "(t&sv)", &id, &what, &value);
+      object = g_hash_table_lookup (client.objects, &id);
+      if (object != NULL)
+        {
+          Event *event = g_new0 (Event, 1);
+
+          event->object = g_object_ref (object);
+          event->what = g_strdup (what);
+          event->value = g_steal_pointer (&value);
+          g_main_context_invoke_full (client.context, G_PRIORITY_DEFAULT, deliver_event,
+                                      event, event_free);
+        }
+      return;
+    }
+
+  if (frame->kind != ARIP_FRAME_REPLY && frame->kind != ARIP_FRAME_REPLY_ERROR)
+    {
+      g_warning ("Unexpected %s frame from the parent's shared objects",
+                 arip_frame_kind_to_string (frame->kind));
+      return;
+    }
+
+  g_variant_get_child (frame->payload, 0, "u", &serial);
+  pending = g_hash_table_lookup (client.pending, GUINT_TO_POINTER (serial));
+  if (pending == NULL)
+    return;
+
+  if (frame->kind == ARIP_FRAME_REPLY_ERROR)
+    pending->error = error_from_reply (frame->payload);
+  else
+    {
+      gboolean needs_ack;
+
+      pending->reply = g_new0 (AripSharedReply, 1);
+      g_variant_get (frame->payload, "(ubv)", NULL, &needs_ack, &pending->reply->value);
+      pending->reply->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
+      /* We have it: if we die now, it is ours to lose, not before. */
+      if (needs_ack)
+        client_send (0, ARIP_SHARED_OP_ACK, 0, g_variant_new ("(u)", serial), NULL, NULL);
+    }
+  complete (pending);
+}
+
+static void
+on_client_closed (AripChannel  *channel,
+                  const GError *error,
+                  gpointer      user_data)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (client.error == NULL)
+    client.error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                        _("The process that holds the shared objects is gone"));
+  g_hash_table_iter_init (&iter, client.pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Pending *pending = value;
+
+      pending->error = g_error_copy (client.error);
+      pending->done = TRUE;
+      g_hash_table_iter_steal (&iter);
+      if (pending->task != NULL)
+        g_ptr_array_add (client.done, pending);
+    }
+  g_cond_broadcast (&client.cond);
+}
+
+static gboolean
+on_client_readable (gint         fd,
+                    GIOCondition condition,
+                    gpointer     user_data)
+{
+  gboolean more = TRUE;
+
+  g_mutex_lock (&client.lock);
+  if (!client.reading)
+    more = arip_channel_read_nowait (client.channel);
+  if (!more)
+    g_clear_pointer (&client.source, g_source_unref);
+  client_unlock ();
+  return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+void
+arip_shared_client_connect (gint          fd,
+                            GMainContext *context)
+{
+  g_autoptr(GError) error = NULL;
+  AripChannel *channel;
+
+  if (client.channel != NULL)
+    {
+      /* A parent sends one; a second is not ours to use. */
+      close (fd);
+      return;
+    }
+  channel = arip_channel_new (fd, &error);
+  if (channel == NULL)
+    {
+      g_warning ("The shared objects' connection is unusable: %s", error->message);
+      return;
+    }
+
+  g_mutex_lock (&client.lock);
+  client.channel = channel;
+  arip_channel_set_sync_writes (channel, TRUE);
+  arip_channel_set_handlers (channel, on_client_frame, on_client_closed, NULL);
+  client.pending = g_hash_table_new (NULL, NULL);
+  client.objects = g_hash_table_new (g_int64_hash, g_int64_equal);
+  client.done = g_ptr_array_new ();
+  client.next_serial = 1;
+  client.context = g_main_context_ref (context);
+  client.source = g_unix_fd_source_new (arip_channel_get_fd (channel), G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (client.source, G_SOURCE_FUNC (on_client_readable), NULL, NULL);
+  g_source_set_static_name (client.source, "[arip] shared objects");
+  g_source_attach (client.source, context);
+  client_unlock ();
+}
+
+/* Under the lock: a new request, sent. NULL with @error if it could not
+ * be. */
+static gboolean
+client_start (Pending      *pending,
+              guint         op,
+              guint64       id,
+              GVariant     *arg,
+              GUnixFDList  *fds,
+              GError      **error)
+{
+  if (client.channel == NULL)
+    {
+      g_variant_unref (g_variant_ref_sink (arg));
+      g_set_error_literal (error, ARIP_ERROR, ARIP_ERROR_INVALID_STATE,
+                           _("This process has no connection to shared objects: "
+                             "it is not a worker that was handed one"));
+      return FALSE;
+    }
+  pending->serial = client.next_serial++;
+  if (client.next_serial == 0)
+    client.next_serial = 1;
+  if (!client_send (pending->serial, op, id, arg, fds, error))
+    {
+      pending->serial = 0;
+      return FALSE;
+    }
+  g_hash_table_insert (client.pending, GUINT_TO_POINTER (pending->serial), pending);
+  return TRUE;
+}
+
+static void
+send_cancel (Pending *pending)
+{
+  if (pending->serial == 0 || pending->done || pending->cancel_sent)
+    return;
+  pending->cancel_sent = TRUE;
+  client_send (0, ARIP_SHARED_OP_CANCEL, 0, g_variant_new ("(u)", pending->serial), NULL, NULL);
+}
+
+static void
+on_client_cancelled (GCancellable *cancellable,
+                     Pending      *pending)
+{
+  g_mutex_lock (&client.lock);
+  if (pending->task != NULL)
+    send_cancel (pending);
+  else
+    g_cond_broadcast (&client.cond);   /* a _sync call notices */
+  g_mutex_unlock (&client.lock);
+}
+
+static void
+client_request_async (guint64       id,
+                      guint         op,
+                      GVariant     *arg,
+                      GUnixFDList  *fds,
+                      GTask        *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+  Pending *pending = g_new0 (Pending, 1);
+
+  g_task_set_check_cancellable (task, FALSE);
+  pending->task = g_object_ref (task);
+  /* Before the request goes, so that the pending cannot be completed (and
+   * freed) first; a handler that runs now finds nothing sent, which the
+   * check below makes up for. */
+  if (cancellable != NULL)
+    {
+      pending->cancellable = g_object_ref (cancellable);
+      pending->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_client_cancelled),
+                                                  pending, NULL);
+    }
+
+  g_mutex_lock (&client.lock);
+  if (!client_start (pending, op, id, arg, fds, &error))
+    {
+      pending->error = error;
+      pending->done = TRUE;
+      g_ptr_array_add (client.done != NULL ? client.done : (client.done = g_ptr_array_new ()),
+                       pending);
+    }
+  else if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
+    send_cancel (pending);
+  client_unlock ();
+}
+
+static GVariant *
+client_request_sync (guint64        id,
+                     guint          op,
+                     GVariant      *arg,
+                     GUnixFDList   *fds,
+                     gint           timeout_ms,
+                     GCancellable  *cancellable,
+                     GUnixFDList  **out_fds,
+                     GError       **error)
+{
+  gint64 deadline = timeout_ms >= 0 ? g_get_monotonic_time () + (gint64) timeout_ms * 1000 : -1;
+  gboolean timed_out = FALSE;
+  gulong cancel_id = 0;
+  Pending *pending;
+  GVariant *value = NULL;
+
+  pending = g_new0 (Pending, 1);
+  g_mutex_lock (&client.lock);
+  if (!client_start (pending, op, id, arg, fds, error))
+    {
+      client_unlock ();
+      pending_free (pending);
+      return NULL;
+    }
+  if (cancellable != NULL)
+    {
+      /* Its handler only takes the lock to wake us. */
+      g_mutex_unlock (&client.lock);
+      cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_client_cancelled), pending, NULL);
+      g_mutex_lock (&client.lock);
+    }
+
+  while (!pending->done)
+    {
+      gboolean stop = (cancellable != NULL && g_cancellable_is_cancelled (cancellable)) ||
+                      (deadline >= 0 && g_get_monotonic_time () >= deadline);
+
+      if (stop && !pending->cancel_sent)
+        {
+          timed_out = !(cancellable != NULL && g_cancellable_is_cancelled (cancellable));
+          /* The wait ends when the parent says how: the request was taken
+           * out, or what it got meanwhile is ours after all. */
+          send_cancel (pending);
+          continue;
+        }
+
+      if (!client.reading)
+        {
+          struct pollfd pfds[2] = {
+            { .fd = arip_channel_get_fd (client.channel), .events = POLLIN },
+            { .fd = -1, .events = POLLIN },
+          };
+          gint timeout = -1;
+
+          if (!pending->cancel_sent && cancellable != NULL)
+            pfds[1].fd = g_cancellable_get_fd (cancellable);
+          if (!pending->cancel_sent && deadline >= 0)
+            timeout = (gint) MAX (0, (deadline - g_get_monotonic_time () + 999) / 1000);
+
+          /* Frames that came in someone else's read are in the decoder. */
+          if (!arip_channel_read_nowait (client.channel))
+            continue;
+          if (pending->done)
+            break;
+
+          client.reading = TRUE;
+          g_mutex_unlock (&client.lock);
+          while (poll (pfds, 2, timeout) < 0 && errno == EINTR)
+            ;
+          g_mutex_lock (&client.lock);
+          client.reading = FALSE;
+          if (pfds[1].fd >= 0)
+            g_cancellable_release_fd (cancellable);
+          arip_channel_read_nowait (client.channel);
+          /* Another waiter may read now. */
+          g_cond_broadcast (&client.cond);
+        }
+      else if (deadline >= 0 && !pending->cancel_sent)
+        g_cond_wait_until (&client.cond, &client.lock, deadline);
+      else
+        g_cond_wait (&client.cond, &client.lock);
+    }
+  client_unlock ();
+
+  if (cancel_id != 0)
+    g_cancellable_disconnect (cancellable, cancel_id);
+
+  if (pending->error != NULL)
+    {
+      if (timed_out && g_error_matches (pending->error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, _("Timed out after %d ms"), timeout_ms);
+      else
+        g_propagate_error (error, g_steal_pointer (&pending->error));
+    }
+  else
+    {
+      value = g_steal_pointer (&pending->reply->value);
+      if (out_fds != NULL)
+        *out_fds = g_steal_pointer (&pending->reply->fds);
+    }
+  pending_free (pending);
+  return value;
+}
+
+/* ------------------------------------------------------------------ */
+/* The object                                                         */
+
+static void
+arip_shared_finalize (GObject *object)
+{
+  AripShared *self = ARIP_SHARED (object);
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+
+  if (priv->state != NULL)
+    {
+      arip_broker_lock ();
+      arip_shared_state_unref (priv->state);
+      arip_broker_unlock ();
+    }
+  else if (priv->id != 0)
+    {
+      g_mutex_lock (&client.lock);
+      if (client.objects != NULL && g_hash_table_lookup (client.objects, &priv->id) == self)
+        g_hash_table_remove (client.objects, &priv->id);
+      g_mutex_unlock (&client.lock);
+    }
+
+  G_OBJECT_CLASS (arip_shared_parent_class)->finalize (object);
+}
+
+static void
+arip_shared_class_init (AripSharedClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = arip_shared_finalize;
+}
+
+static void
+arip_shared_init (AripShared *self)
+{
+}
+
+AripSharedState *
+arip_shared_get_state (AripShared *self)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+
+  return priv->state;
+}
+
+void
+arip_shared_set_state (AripShared      *self,
+                       AripSharedState *state)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+
+  priv->state = state;
+  priv->id = state->id;
+  priv->key = state->key;
+}
+
+/**
+ * arip_shared_is_owner:
+ * @self: a shared object
+ *
+ * Whether this process holds the object's state: it made the object, and
+ * the object lives as long as it does.
+ *
+ * Returns: %TRUE in the process that created @self
+ */
+gboolean
+arip_shared_is_owner (AripShared *self)
+{
+  g_return_val_if_fail (ARIP_IS_SHARED (self), FALSE);
+
+  return arip_shared_get_state (self) != NULL;
+}
+
+/**
+ * arip_shared_to_variant:
+ * @self: a shared object
+ *
+ * The handle that stands for @self in a call's arguments, a message, a
+ * queue's item or a shared dictionary's value: a value of type
+ * %ARIP_SHARED_HANDLE_TYPE, which may be anywhere inside them. A child
+ * opens it with arip_call_get_shared(). Whatever the object needs (a
+ * connection, descriptors) is sent along by arip.
+ *
+ * Handles made in a child stand for the same object: it may hand them
+ * on to its siblings (through a queue, say), not to children of its own.
+ *
+ * Returns: (transfer floating): the handle
+ */
+GVariant *
+arip_shared_to_variant (AripShared *self)
+{
+  AripSharedPrivate *priv;
+
+  g_return_val_if_fail (ARIP_IS_SHARED (self), NULL);
+
+  priv = arip_shared_get_instance_private (self);
+  return g_variant_new ("(stt)", G_OBJECT_TYPE_NAME (self), priv->id, priv->key);
+}
+
+static const AripSharedStateClass *
+class_for_name (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+    if (g_str_equal (g_type_name (classes[i]->get_type ()), name))
+      return classes[i];
+  return NULL;
+}
+
+/**
+ * arip_shared_from_variant:
+ * @handle: a value of type %ARIP_SHARED_HANDLE_TYPE
+ * @error: return location for a #GError
+ *
+ * The live object a handle stands for: this process's own object (a
+ * handle that came back from a child), or, in a worker, the object of
+ * its parent that the handle names, opened on first use and the same
+ * object afterwards while it lives. See arip_call_get_shared().
+ *
+ * Returns: (transfer full): the object, or %NULL with @error set
+ */
+AripShared *
+arip_shared_from_variant (GVariant  *handle,
+                          GError   **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  const AripSharedStateClass *klass;
+  AripSharedPrivate *priv;
+  const char *type_name, *opened_type;
+  AripShared *object;
+  guint64 id, key;
+
+  g_return_val_if_fail (handle != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!g_variant_is_of_type (handle, ARIP_SHARED_HANDLE_TYPE))
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("A shared object's handle is of type “(stt)”, not “%s”"),
+                   g_variant_get_type_string (handle));
+      return NULL;
+    }
+  g_variant_get (handle, "(&stt)", &type_name, &id, &key);
+  klass = class_for_name (type_name);
+  if (klass == NULL)
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("“%s” is not a type of shared object"), type_name);
+      return NULL;
+    }
+
+  object = arip_broker_lookup (id, key);
+  if (object != NULL)
+    {
+      if (G_OBJECT_TYPE (object) == klass->get_type ())
+        return object;
+      g_object_unref (object);
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("The handle names a shared object of another type than %s"), type_name);
+      return NULL;
+    }
+
+  g_mutex_lock (&client.lock);
+  object = client.objects != NULL ? g_hash_table_lookup (client.objects, &id) : NULL;
+  if (object != NULL)
+    {
+      priv = arip_shared_get_instance_private (object);
+      object = priv->key == key && G_OBJECT_TYPE (object) == klass->get_type ()
+        ? g_object_ref (object) : NULL;
+      g_mutex_unlock (&client.lock);
+      if (object == NULL)
+        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("The handle does not match the shared object it names"));
+      return object;
+    }
+  g_mutex_unlock (&client.lock);
+
+  reply = client_request_sync (id, ARIP_SHARED_OP_OPEN, g_variant_new ("(t)", key), NULL, -1,
+                               NULL, &fds, error);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(&sv)", &opened_type, &info);
+  if (!g_str_equal (opened_type, type_name))
+    {
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("The handle says %s, the object it names is a %s"), type_name, opened_type);
+      return NULL;
+    }
+
+  object = g_object_new (klass->get_type (), NULL);
+  priv = arip_shared_get_instance_private (object);
+  priv->id = id;
+  priv->key = key;
+  if (!klass->opened (object, info, fds, error))
+    {
+      priv->id = 0;
+      g_object_unref (object);
+      return NULL;
+    }
+
+  g_mutex_lock (&client.lock);
+  if (g_hash_table_lookup (client.objects, &id) == NULL)
+    g_hash_table_insert (client.objects, &priv->id, object);
+  g_mutex_unlock (&client.lock);
+  return object;
+}
+
+/**
+ * arip_call_get_shared:
+ * @call: the call being served
+ * @handle: a handle from the call's arguments (or a message, or an item)
+ * @error: return location for a #GError
+ *
+ * The shared object @handle stands for, live in this process: see
+ * arip_shared_from_variant(). A handle made by another process tree, or
+ * of an object that is gone, is %ARIP_ERROR_INVALID_DATA; a value that is
+ * no handle too.
+ *
+ * Returns: (transfer full): the object, or %NULL with @error set
+ */
+AripShared *
+arip_call_get_shared (AripCall  *call,
+                      GVariant  *handle,
+                      GError   **error)
+{
+  g_return_val_if_fail (ARIP_IS_CALL (call), NULL);
+
+  return arip_shared_from_variant (handle, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                         */
+
+void
+arip_shared_request_async (AripShared         *self,
+                           guint               op,
+                           GVariant           *arg,
+                           GUnixFDList        *fds,
+                           GCancellable       *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data,
+                           gpointer            source_tag)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  if (arg == NULL)
+    arg = g_variant_new ("()");
+  if (priv->state != NULL)
+    arip_broker_run_async (priv->state, op, arg, fds, task);
+  else
+    client_request_async (priv->id, op, arg, fds, task);
+}
+
+GVariant *
+arip_shared_request_finish (AripShared    *self,
+                            GAsyncResult  *result,
+                            GUnixFDList  **out_fds,
+                            GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return arip_broker_finish (G_TASK (result), out_fds, error);
+}
+
+GVariant *
+arip_shared_request_sync (AripShared    *self,
+                          guint          op,
+                          GVariant      *arg,
+                          GUnixFDList   *fds,
+                          gint           timeout_ms,
+                          GCancellable  *cancellable,
+                          GUnixFDList  **out_fds,
+                          GError       **error)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+
+  if (arg == NULL)
+    arg = g_variant_new ("()");
+  if (priv->state != NULL)
+    return arip_broker_run_sync (priv->state, op, arg, fds, timeout_ms, cancellable, out_fds, error);
+  return client_request_sync (priv->id, op, arg, fds, timeout_ms, cancellable, out_fds, error);
+}
+
+GVariant *
+arip_shared_request_now (AripShared *self,
+                         guint       op,
+                         GVariant   *arg)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *reply = arip_shared_request_sync (self, op, arg, NULL, -1, NULL, NULL, &error);
+
+  if (reply == NULL)
+    g_warning ("%s: %s", G_OBJECT_TYPE_NAME (self), error->message);
+  return reply;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding handles                                                    */
+
+static gboolean
+type_may_hold_handle (const char *type_string)
+{
+  return strstr (type_string, ARIP_SHARED_HANDLE_TYPE_STRING) != NULL ||
+         strchr (type_string, 'v') != NULL;
+}
+
+static gboolean
+holds_handle (GVariant *value)
+{
+  GVariantIter iter;
+  GVariant *child;
+
+  if (g_variant_is_of_type (value, ARIP_SHARED_HANDLE_TYPE))
+    {
+      const char *name;
+
+      g_variant_get_child (value, 0, "&s", &name);
+      if (class_for_name (name) != NULL)
+        return TRUE;
+    }
+  if (!g_variant_is_container (value) || !type_may_hold_handle (g_variant_get_type_string (value)))
+    return FALSE;
+
+  g_variant_iter_init (&iter, value);
+  while ((child = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gboolean found = holds_handle (child);
+
+      g_variant_unref (child);
+      if (found)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+arip_shared_value_has_handles (GVariant *value)
+{
+  return value != NULL && type_may_hold_handle (g_variant_get_type_string (value)) &&
+         holds_handle (value);
+}
