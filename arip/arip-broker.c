@@ -716,6 +716,7 @@ handle_open (AripHolder *holder,
   AripSharedState *state;
   guint64 key;
   GVariant *info;
+  gint n_fds;
 
   if (!g_variant_is_of_type (arg, G_VARIANT_TYPE ("(t)")))
     {
@@ -738,14 +739,15 @@ handle_open (AripHolder *holder,
       g_ptr_array_add (state->openers, holder);
     }
   info = state->klass->describe (state, fds);
+  n_fds = g_unix_fd_list_get_length (fds);
   holder_send (holder,
                arip_frame_encode (ARIP_FRAME_REPLY,
                                   g_variant_new ("(ubv)", serial, FALSE,
                                                  g_variant_new ("(sv)",
                                                                 g_type_name (state->klass->get_type ()),
                                                                 info)),
-                                  g_unix_fd_list_get_length (fds)),
-               g_unix_fd_list_get_length (fds) > 0 ? g_steal_pointer (&fds) : NULL);
+                                  n_fds),
+               n_fds > 0 ? g_steal_pointer (&fds) : NULL);
 }
 
 static void
@@ -971,8 +973,14 @@ arip_shared_state_emit (AripSharedState *state,
       g_weak_ref_init (&emission->object, object);
       emission->what = g_strdup (what);
       emission->value = g_variant_ref (value);
-      g_main_context_invoke_full (state->context, G_PRIORITY_DEFAULT, emit_here,
-                                  emission, emission_free);
+      /* Never at once: not under our lock, and not in our thread. */
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, emit_here, emission, emission_free);
+      g_source_set_static_name (source, "[arip] shared signal");
+      g_source_attach (source, state->context);
+      g_source_unref (source);
     }
   g_variant_unref (value);
 }

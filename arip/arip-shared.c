@@ -228,8 +228,13 @@ on_client_frame (AripChannel *channel,
           event->object = g_object_ref (object);
           event->what = g_strdup (what);
           event->value = g_steal_pointer (&value);
-          g_main_context_invoke_full (client.context, G_PRIORITY_DEFAULT, deliver_event,
-                                      event, event_free);
+          /* Never at once: not under our lock. */
+          GSource *source = g_idle_source_new ();
+
+          g_source_set_callback (source, deliver_event, event, event_free);
+          g_source_set_static_name (source, "[arip] shared signal");
+          g_source_attach (source, client.context);
+          g_source_unref (source);
         }
       return;
     }

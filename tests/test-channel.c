@@ -79,7 +79,8 @@ assert_frame_is_sample (AripFrame *frame, guint i)
 static void
 test_kinds (void)
 {
-  const char *types[] = { NULL, "(ui)", "(u)", "(sv)", "(v)", "(sis)", "(v)", "(d)", "(ts)", "(ts)", "(sts)", "(t)" };
+  const char *types[] = { NULL, "(ui)", "(u)", "(sv)", "(v)", "(sis)", "(v)", "(d)", "(ts)", "(ts)", "(sts)", "(t)",
+                          "(u)", "(uutv)", "(ubv)", "(usis)", "(tsv)" };
 
   for (guint k = ARIP_FRAME_HELLO; k <= ARIP_FRAME_LAST_KIND; k++)
     {

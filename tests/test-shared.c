@@ -3,6 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -140,7 +142,8 @@ fn_take_units_and_die (AripCall *call, GVariant *args, gpointer user_data)
   kill (getpid (), SIGKILL);
 }
 
-/* ((stt)b): waits at the barrier; with TRUE, dies once the others wait. */
+/* ((stt)b): waits at the barrier; with TRUE, dies once all but one party
+ * wait (itself among them). */
 static void
 fn_barrier (AripCall *call, GVariant *args, gpointer user_data)
 {
@@ -249,6 +252,30 @@ fn_open (AripCall *call, GVariant *args, gpointer user_data)
     arip_call_return_gerror (call, error);
   else
     arip_call_return_value (call, g_variant_new ("(s)", G_OBJECT_TYPE_NAME (shared)));
+}
+
+/* ((stt)): holds the lock, then writes garbage on every socket it has:
+ * its channel and its shared objects' connection. */
+static void
+fn_garbage (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(AripLock) lock = open_shared (call, handle, ARIP_TYPE_LOCK);
+  static const char garbage[64] = "\xff\xff\xff\x7f\x09\x00\x00\x00 not a frame at all";
+
+  if (lock == NULL)
+    return;
+  g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, NULL));
+  for (int fd = 3; fd < 1024; fd++)
+    {
+      struct stat st;
+
+      if (fstat (fd, &st) == 0 && S_ISSOCK (st.st_mode))
+        (void) !write (fd, garbage, sizeof garbage);
+    }
+  /* Whatever comes now, it is not for us to see. */
+  g_usleep (G_USEC_PER_SEC * 60);
+  arip_call_return_value (call, g_variant_new ("()"));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -374,6 +401,575 @@ test_queue_child_puts (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
 }
 
+
+static GVariant *
+handle (gpointer shared)
+{
+  return arip_shared_to_variant (ARIP_SHARED (shared));
+}
+
+static void
+test_queue_child_gets (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (3);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GAsyncResult *result = NULL;
+
+  start (launcher, "get", g_variant_new ("(@(stt)i)", handle (queue), -1), &result);
+  /* Asynchronously: a _sync put would block the main context that starts
+   * the child, once the queue is full. */
+  for (guint32 i = 0; i < 20; i++)
+    {
+      GAsyncResult *put = NULL;
+
+      arip_queue_put_async (queue, g_variant_new_uint32 (i), NULL, arip_test_store_result, &put);
+      arip_test_wait_until (put != NULL);
+      g_assert_true (arip_queue_put_finish (queue, put, &error));
+      g_object_unref (put);
+    }
+  arip_queue_close (queue);
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GVariant) got = g_variant_get_child_value (reply, 0);
+    gsize n;
+    const guint32 *values = g_variant_get_fixed_array (got, &n, sizeof (guint32));
+
+    g_assert_cmpuint (n, ==, 20);
+    for (guint32 i = 0; i < 20; i++)
+      g_assert_cmpuint (values[i], ==, i);
+  }
+}
+
+/* A child's get that times out takes nothing; the error is what the
+ * child's function saw. */
+static void
+test_queue_child_timeout (void)
+{
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) item = NULL;
+
+  reply = run ("get", g_variant_new ("(@(stt)i)", handle (queue), 30), &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_null (reply);
+  g_assert_true (arip_queue_try_put (queue, g_variant_new_uint32 (7), NULL));
+  item = arip_queue_try_get (queue, NULL);
+  g_assert_cmpuint (g_variant_get_uint32 (item), ==, 7);
+}
+
+/* A child killed inside get: no item goes to it. */
+static void
+test_queue_killed_in_get (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(AripProcess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) item = NULL;
+  gint64 start_time;
+
+  process = arip_process_new (launcher, "get_forever", g_variant_new ("(@(stt))", handle (queue)));
+  g_assert_true (arip_test_start (process, &error));
+  g_assert_true (arip_test_wait_for_state (process, ARIP_STATE_EXECUTING, &error));
+  /* Let its get arrive, then kill it: whatever is put after is ours. */
+  arip_test_iterate_for (50);
+  arip_process_kill (process);
+  g_assert_null (arip_test_wait (process, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_PROCESS_KILLED);
+  g_clear_error (&error);
+
+  start_time = g_get_monotonic_time ();
+  g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (1), -1, NULL, NULL));
+  item = arip_queue_get_sync (queue, 1000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_uint32 (item), ==, 1);
+  g_assert_cmpint (g_get_monotonic_time () - start_time, <, G_USEC_PER_SEC);
+}
+
+static void
+test_lock_abandoned (void)
+{
+  g_autoptr(AripLock) lock = arip_lock_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = run ("lock", g_variant_new ("(@(stt)b)", handle (lock), TRUE), &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
+  g_clear_error (&error);
+
+  /* Freed by the death, within a second; the next holder is told. */
+  g_assert_true (arip_lock_acquire_sync (lock, 1000, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (arip_lock_get_abandoned (lock));
+  arip_lock_release (lock);
+
+  /* The next one is not. */
+  reply = run ("lock", g_variant_new ("(@(stt)b)", handle (lock), FALSE), &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (reply, g_variant_new ("(b)", FALSE));
+  g_assert_true (arip_lock_try_acquire (lock));
+  g_assert_false (arip_lock_get_abandoned (lock));
+  arip_lock_release (lock);
+}
+
+/* A lock held by the parent: the child waits, cancelled waits take
+ * nothing. */
+static void
+test_lock_contended (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripLock) lock = arip_lock_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GAsyncResult *result = NULL, *mine = NULL;
+
+  g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, &error));
+  g_assert_false (arip_lock_try_acquire (lock));
+  start (launcher, "lock", g_variant_new ("(@(stt)b)", handle (lock), FALSE), &result);
+  arip_test_iterate_for (100);
+  g_assert_null (result);
+
+  /* Our own second acquire waits behind the child's, and is cancelled. */
+  arip_lock_acquire_async (lock, cancellable, arip_test_store_result, &mine);
+  g_cancellable_cancel (cancellable);
+  arip_test_wait_until (mine != NULL);
+  g_assert_false (arip_lock_acquire_finish (lock, g_steal_pointer (&mine), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  arip_lock_release (lock);
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (reply, g_variant_new ("(b)", FALSE));
+  g_assert_true (arip_lock_try_acquire (lock));
+  arip_lock_release (lock);
+}
+
+static void
+test_semaphore_death (void)
+{
+  g_autoptr(AripSemaphore) sem = arip_semaphore_new (3, 3);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = run ("take_units_and_die", g_variant_new ("(@(stt)u)", handle (sem), 2), &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
+  g_clear_error (&error);
+  /* Its two units are back by the time its death is reported. */
+  g_assert_cmpuint (arip_semaphore_get_value (sem), ==, 3);
+
+  g_assert_true (arip_semaphore_acquire_sync (sem, 0, NULL, &error));
+  g_assert_true (arip_semaphore_release (sem, &error));
+  g_assert_false (arip_semaphore_release (sem, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (arip_semaphore_try_acquire (sem));
+  g_assert_false (arip_semaphore_try_acquire (sem));
+  g_assert_false (arip_semaphore_acquire_sync (sem, 10, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
+
+static void
+test_barrier (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripBarrier) barrier = arip_barrier_new (3);
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *results[2] = { NULL, NULL }, *mine = NULL;
+  guint index, seen = 0;
+
+  for (guint i = 0; i < 2; i++)
+    start (launcher, "barrier", g_variant_new ("(@(stt)b)", handle (barrier), FALSE), &results[i]);
+  /* Asynchronously: a _sync wait would block the main context that starts
+   * the children. */
+  arip_barrier_wait_async (barrier, NULL, arip_test_store_result, &mine);
+  arip_test_wait_until (mine != NULL);
+  g_assert_true (arip_barrier_wait_finish (barrier, g_steal_pointer (&mine), &index, &error));
+  g_assert_no_error (error);
+  seen |= 1u << index;
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GVariant) reply = finish (launcher, &results[i], &error);
+      guint32 child_index;
+
+      g_assert_no_error (error);
+      g_variant_get (reply, "(u)", &child_index);
+      seen |= 1u << child_index;
+    }
+  g_assert_cmpuint (seen, ==, 7);
+
+  /* A party dies waiting: the others' waits break, and later ones. */
+  start (launcher, "barrier", g_variant_new ("(@(stt)b)", handle (barrier), TRUE), &results[0]);
+  arip_barrier_wait_async (barrier, NULL, arip_test_store_result, &mine);
+  arip_test_wait_until (mine != NULL);
+  g_assert_false (arip_barrier_wait_finish (barrier, g_steal_pointer (&mine), NULL, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_BROKEN);
+  g_clear_error (&error);
+  g_assert_null (finish (launcher, &results[0], &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
+  g_clear_error (&error);
+
+  g_assert_false (arip_barrier_wait_sync (barrier, -1, NULL, NULL, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_BROKEN);
+  g_clear_error (&error);
+  arip_barrier_reset (barrier);
+  g_assert_cmpuint (arip_barrier_get_n_waiting (barrier), ==, 0);
+}
+
+static void
+on_changed (AripSharedDict *dict,
+            const char     *key,
+            gpointer        user_data)
+{
+  GPtrArray *keys = user_data;
+
+  g_ptr_array_add (keys, g_strdup (key));
+}
+
+static void
+test_event_and_dict (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripEvent) event = arip_event_new ();
+  g_autoptr(AripSharedDict) dict = arip_shared_dict_new ();
+  g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_auto(GStrv) keys = NULL;
+  GAsyncResult *result = NULL;
+
+  g_signal_connect (dict, "changed", G_CALLBACK (on_changed), changes);
+  g_assert_true (arip_shared_dict_set (dict, "counter", g_variant_new_int32 (1), NULL));
+  start (launcher, "event_then_dict",
+         g_variant_new ("(@(stt)@(stt))", handle (event), handle (dict)), &result);
+  arip_test_iterate_for (50);
+  g_assert_null (result);
+  g_assert_false (arip_event_is_set (event));
+  arip_event_set (event);
+  g_assert_true (arip_event_is_set (event));
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+
+  value = arip_shared_dict_lookup (dict, "counter", NULL);
+  g_assert_cmpint (g_variant_get_int32 (value), ==, 2);
+  g_clear_pointer (&value, g_variant_unref);
+  value = arip_shared_dict_lookup (dict, "from-child", NULL);
+  g_assert_nonnull (value);
+  g_assert_null (arip_shared_dict_lookup (dict, "nothing", NULL));
+  keys = arip_shared_dict_get_keys (dict, NULL);
+  g_assert_cmpuint (g_strv_length (keys), ==, 2);
+  g_assert_true (arip_shared_dict_remove (dict, "from-child", NULL));
+  g_assert_false (arip_shared_dict_remove (dict, "from-child", NULL));
+  g_assert_false (arip_shared_dict_replace (dict, "new", g_variant_new_int32 (0),
+                                            g_variant_new_int32 (1), NULL));
+  g_assert_true (arip_shared_dict_replace (dict, "new", NULL, g_variant_new_int32 (1), NULL));
+
+  /* Every change, the child's too, was announced here. */
+  arip_test_wait_until (changes->len == 5);
+  g_assert_cmpstr (changes->pdata[0], ==, "counter");
+  g_assert_cmpstr (changes->pdata[1], ==, "from-child");
+  g_assert_cmpstr (changes->pdata[2], ==, "counter");
+  g_assert_cmpstr (changes->pdata[3], ==, "from-child");
+  g_assert_cmpstr (changes->pdata[4], ==, "new");
+  arip_test_iterate_for (20);
+  g_assert_cmpuint (changes->len, ==, 5);
+}
+
+static void
+test_condition_and_memory (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripCondition) cond = arip_condition_new (NULL);
+  g_autoptr(AripSharedMemory) shm = NULL;
+  AripLock *lock = arip_condition_get_lock (cond);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GAsyncResult *result = NULL;
+  volatile guint8 *flag;
+
+  shm = arip_shared_memory_new (1 << 20, &error);
+  g_assert_no_error (error);
+  flag = arip_shared_memory_get_data (shm, NULL);
+  g_assert_cmpuint (flag[0], ==, 0);
+
+  /* Waiting needs the lock. */
+  g_assert_false (arip_condition_wait_sync (cond, 0, NULL, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+
+  start (launcher, "condition", g_variant_new ("(@(stt)@(stt))", handle (cond), handle (shm)),
+         &result);
+  /* Until the child waits, nothing to notify. */
+  for (;;)
+    {
+      g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, NULL));
+      arip_condition_notify (cond, 1);
+      if (arip_lock_get_abandoned (lock))
+        g_error ("the child died");
+      flag[0] = 1;
+      arip_condition_notify_all (cond);
+      arip_lock_release (lock);
+      break;
+    }
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (reply, g_variant_new ("(u)", 1 << 20));
+  /* What the child wrote is here. */
+  g_assert_cmpuint (flag[0], ==, 2);
+
+  /* A timed-out wait has the lock again. */
+  g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, NULL));
+  g_assert_false (arip_condition_wait_sync (cond, 10, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_false (arip_lock_try_acquire (lock));
+  arip_lock_release (lock);
+}
+
+static void
+test_bad_handles (void)
+{
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  guint64 id, key;
+  const char *name;
+  GVariant *bad[4];
+
+  g_variant_get (arip_shared_to_variant (ARIP_SHARED (queue)), "(&stt)", &name, &id, &key);
+  bad[0] = g_variant_new ("(stt)", "AripQueue", id, key + 1);     /* another key */
+  bad[1] = g_variant_new ("(stt)", "AripQueue", id + 1000, key);  /* no such object */
+  bad[2] = g_variant_new ("(stt)", "AripLock", id, key);          /* another type */
+  bad[3] = g_variant_new ("(stt)", "GObject", id, key);           /* not ours */
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      /* The queue's handle goes along, so the child has a connection. */
+      g_autoptr(GVariant) reply = run ("open", g_variant_new ("(v@(stt))", bad[i], handle (queue)),
+                                       &error);
+
+      g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+      g_assert_null (reply);
+    }
+
+  /* In a child without a connection, a handle is no use either. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply = run ("open", g_variant_new ("(v)", g_variant_new ("(stt)", "AripQueue",
+                                                                                  id, key)),
+                                     &error);
+
+    /* A handle inside a variant is found too: it works. */
+    g_assert_no_error (error);
+    arip_test_assert_variant (reply, g_variant_new ("(s)", "AripQueue"));
+  }
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply = run ("open", g_variant_new ("(v)", g_variant_new ("(sst)", "AripQueue",
+                                                                                  "x", key)),
+                                     &error);
+
+    g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+  }
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null (arip_shared_from_variant (g_variant_new ("(stt)", "AripQueue", id + 7, key),
+                                             &error));
+    g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_STATE);
+  }
+}
+
+/* A hostile child writes garbage on its connection: it is dropped, what
+ * it held is freed, and others go on. */
+static void
+test_hostile_connection (void)
+{
+  g_autoptr(AripLock) lock = arip_lock_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = run ("garbage", g_variant_new ("(@(stt))", handle (lock)), &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_true (arip_lock_acquire_sync (lock, 1000, NULL, &error));
+  g_assert_true (arip_lock_get_abandoned (lock));
+  arip_lock_release (lock);
+  reply = run ("lock", g_variant_new ("(@(stt)b)", handle (lock), FALSE), &error);
+  g_assert_no_error (error);
+}
+
+/* A pool worker reuses its connection: descriptors stay flat. */
+static void
+test_pool_reuse (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripPool) pool = arip_pool_new (launcher, 2);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  guint fds_before = 0;
+  const guint n_calls = 2000;
+
+  for (guint i = 0; i < n_calls; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) reply =
+        arip_pool_run_sync (pool, "put", g_variant_new ("(@(stt)uu)", handle (queue), i, 1),
+                            NULL, &error);
+
+      g_assert_no_error (error);
+      if (i == 10)
+        fds_before = arip_test_count_fds ();
+    }
+  g_assert_cmpuint (arip_test_count_fds (), ==, fds_before);
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, n_calls);
+}
+
+/* 10,000 items through a bounded queue, 3 producers, 2 consumers: each
+ * got exactly once, in order per producer. */
+static void
+test_queue_many (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (16);
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *producers[3] = { NULL }, *consumers[2] = { NULL };
+  const guint32 per_producer = 3334;
+  g_autofree guint8 *seen = g_new0 (guint8, 3 * per_producer);
+
+  for (guint i = 0; i < 2; i++)
+    start (launcher, "get", g_variant_new ("(@(stt)i)", handle (queue), -1), &consumers[i]);
+  for (guint i = 0; i < 3; i++)
+    start (launcher, "put", g_variant_new ("(@(stt)uu)", handle (queue), i * per_producer,
+                                           per_producer),
+           &producers[i]);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GVariant) reply = finish (launcher, &producers[i], &error);
+
+      g_assert_no_error (error);
+    }
+  arip_queue_close (queue);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GVariant) reply = finish (launcher, &consumers[i], &error);
+      g_autoptr(GVariant) got = NULL;
+      const guint32 *values;
+      guint32 last[3] = { 0, 0, 0 };
+      gboolean any[3] = { FALSE, FALSE, FALSE };
+      gsize n;
+
+      g_assert_no_error (error);
+      got = g_variant_get_child_value (reply, 0);
+      values = g_variant_get_fixed_array (got, &n, sizeof (guint32));
+      for (gsize k = 0; k < n; k++)
+        {
+          guint p = values[k] / per_producer;
+
+          g_assert_cmpuint (values[k], <, 3 * per_producer);
+          g_assert_cmpuint (seen[values[k]], ==, 0);
+          seen[values[k]] = 1;
+          if (any[p])
+            g_assert_cmpuint (values[k], >, last[p]);
+          any[p] = TRUE;
+          last[p] = values[k];
+        }
+    }
+  for (guint32 i = 0; i < 3 * per_producer; i++)
+    g_assert_cmpuint (seen[i], ==, 1);
+}
+
+static gboolean
+cancel_soon (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Gets cancelled at random moments while items flow: none is lost. */
+static void
+test_queue_cancel_storm (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GAsyncResult *producer = NULL;
+  const guint32 n_items = 2000;
+  g_autofree guint8 *seen = g_new0 (guint8, n_items);
+  guint got = 0, cancelled = 0;
+
+  start (launcher, "put", g_variant_new ("(@(stt)uu)", handle (queue), 0, n_items), &producer);
+  while (got < n_items)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GVariant) item = NULL;
+      GAsyncResult *result = NULL;
+
+      arip_queue_get_async (queue, cancellable, arip_test_store_result, &result);
+      if (g_random_boolean ())
+        g_cancellable_cancel (cancellable);
+      else
+        g_timeout_add_full (G_PRIORITY_HIGH, g_random_int_range (0, 2), cancel_soon,
+                            g_object_ref (cancellable), g_object_unref);
+      arip_test_wait_until (result != NULL);
+      item = arip_queue_get_finish (queue, result, &error);
+      g_object_unref (result);
+      if (item == NULL)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          g_clear_error (&error);
+          cancelled++;
+          continue;
+        }
+      g_assert_cmpuint (seen[g_variant_get_uint32 (item)], ==, 0);
+      seen[g_variant_get_uint32 (item)] = 1;
+      got++;
+    }
+  reply = finish (launcher, &producer, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 0);
+  g_test_message ("%u gets cancelled on the way", cancelled);
+  g_assert_cmpuint (cancelled, >, 0);
+}
+
+/* Many calls passing primitives under a low descriptor limit. */
+static void
+test_fd_limit (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(AripLock) lock = arip_lock_new ();
+  struct rlimit old, low;
+  guint ok = 0, failed = 0;
+
+  getrlimit (RLIMIT_NOFILE, &old);
+  low = old;
+  low.rlim_cur = 100;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
+  for (guint i = 0; i < 150; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) reply =
+        arip_test_launcher_run (launcher, "put", g_variant_new ("(@(stt)uu)", handle (queue), i, 1),
+                                NULL, &error);
+
+      if (reply != NULL)
+        ok++;
+      else
+        failed++;
+    }
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &old), ==, 0);
+  g_assert_cmpuint (ok, ==, 150);
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 150);
+  g_assert_true (arip_lock_try_acquire (lock));
+  arip_lock_release (lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -387,6 +983,7 @@ main (int argc, char **argv)
   arip_register_function ("condition", fn_condition, NULL, NULL);
   arip_register_function ("open", fn_open, NULL, NULL);
   arip_register_function ("echo", arip_test_fn_echo, NULL, NULL);
+  arip_register_function ("garbage", fn_garbage, NULL, NULL);
   arip_init (&argc, &argv);
 
   g_test_init (&argc, &argv, NULL);
@@ -394,6 +991,21 @@ main (int argc, char **argv)
 
   g_test_add_func ("/Arip/Shared/queue/local", test_queue_local);
   g_test_add_func ("/Arip/Shared/queue/child-puts", test_queue_child_puts);
+  g_test_add_func ("/Arip/Shared/queue/child-gets", test_queue_child_gets);
+  g_test_add_func ("/Arip/Shared/queue/child-timeout", test_queue_child_timeout);
+  g_test_add_func ("/Arip/Shared/queue/killed-in-get", test_queue_killed_in_get);
+  g_test_add_func ("/Arip/Shared/queue/many", test_queue_many);
+  g_test_add_func ("/Arip/Shared/queue/cancel-storm", test_queue_cancel_storm);
+  g_test_add_func ("/Arip/Shared/lock/abandoned", test_lock_abandoned);
+  g_test_add_func ("/Arip/Shared/lock/contended", test_lock_contended);
+  g_test_add_func ("/Arip/Shared/semaphore/death", test_semaphore_death);
+  g_test_add_func ("/Arip/Shared/barrier", test_barrier);
+  g_test_add_func ("/Arip/Shared/event-and-dict", test_event_and_dict);
+  g_test_add_func ("/Arip/Shared/condition-and-memory", test_condition_and_memory);
+  g_test_add_func ("/Arip/Shared/bad-handles", test_bad_handles);
+  g_test_add_func ("/Arip/Shared/hostile-connection", test_hostile_connection);
+  g_test_add_func ("/Arip/Shared/pool-reuse", test_pool_reuse);
+  g_test_add_func ("/Arip/Shared/fd-limit", test_fd_limit);
 
   return g_test_run ();
 }
