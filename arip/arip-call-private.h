@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 
 AripCall *arip_call_new          (const char   *function,
                                   GVariant     *args,
+                                  GUnixFDList  *fd_list,
                                   AripChannel  *channel,
                                   GCancellable *cancellable,
                                   GMainContext *context);

@@ -41,6 +41,7 @@ struct _AripCall
 
   char         *function;
   GVariant     *args;
+  GUnixFDList  *fd_list;     /* what came with the call, or NULL */
   GCancellable *cancellable;
   AripChannel  *channel;
   GMainContext *context;
@@ -66,6 +67,7 @@ arip_call_finalize (GObject *object)
 
   g_free (self->function);
   g_clear_pointer (&self->args, g_variant_unref);
+  g_clear_object (&self->fd_list);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->channel, arip_channel_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -110,6 +112,7 @@ arip_call_init (AripCall *self)
 AripCall *
 arip_call_new (const char   *function,
                GVariant     *args,
+               GUnixFDList  *fd_list,
                AripChannel  *channel,
                GCancellable *cancellable,
                GMainContext *context)
@@ -118,6 +121,7 @@ arip_call_new (const char   *function,
 
   self->function = g_strdup (function);
   self->args = g_variant_ref_sink (args);
+  self->fd_list = fd_list != NULL ? g_object_ref (fd_list) : NULL;
   self->channel = channel != NULL ? arip_channel_ref (channel) : NULL;
   self->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
   self->context = context != NULL ? g_main_context_ref (context) : NULL;
@@ -158,13 +162,14 @@ static gboolean
 send_value (AripCall       *self,
             AripFrameKind   kind,
             GVariant       *value,
+            GUnixFDList    *fds,
             GError        **error)
 {
   gboolean ok = FALSE;
 
   g_mutex_lock (&self->lock);
   if (self->channel != NULL &&
-      arip_channel_send_value (self->channel, kind, value, error))
+      arip_channel_send_value_with_fds (self->channel, kind, value, fds, error))
     ok = arip_channel_flush_sync (self->channel, error);
   g_mutex_unlock (&self->lock);
 
@@ -304,26 +309,67 @@ arip_call_has_returned (AripCall *self)
  * by the parent. A value too large for the channel (512 MiB) is replaced
  * by an %ARIP_ERROR_FAILED error.
  */
+/**
+ * arip_call_return_value_with_fds:
+ * @self: a call
+ * @value: (nullable) (transfer floating): the result, or %NULL for `()`
+ * @fd_list: (nullable): the descriptors that `h` handles in @value index
+ *
+ * Answers the call with @value and copies of the descriptors of
+ * @fd_list, which the parent gets from
+ * [method@Arip.Launcher.run_with_fds_finish],
+ * [method@Arip.Pool.run_with_fds_finish] or
+ * [method@Arip.Process.get_result_fd_list]. A handle that indexes no
+ * descriptor is an error on the parent's side, as an `h` returned by
+ * arip_call_return_value() is.
+ */
 void
-arip_call_return_value (AripCall *self,
-                        GVariant *value)
+arip_call_return_value_with_fds (AripCall    *self,
+                                 GVariant    *value,
+                                 GUnixFDList *fd_list)
 {
   g_autoptr(GVariant) owned = NULL;
   g_autoptr(GError) error = NULL;
 
   g_return_if_fail (ARIP_IS_CALL (self));
+  g_return_if_fail (fd_list == NULL || G_IS_UNIX_FD_LIST (fd_list));
 
   owned = value != NULL ? g_variant_ref_sink (value) : arip_variant_unit ();
-  if (!begin_return (self, G_STRFUNC))
+  if (!begin_return (self, "arip_call_return_value"))
     return;
 
   /* Too large, or no memory for it: the parent hears why. A failure to
    * write means the parent is gone. */
-  if (!send_value (self, ARIP_FRAME_RESULT, owned, &error) && error != NULL &&
+  if (!send_value (self, ARIP_FRAME_RESULT, owned, fd_list, &error) && error != NULL &&
       error->domain == ARIP_ERROR)
     send_error (self, ARIP_ERROR, error->code, error->message);
 
   end_return (self);
+}
+
+void
+arip_call_return_value (AripCall *self,
+                        GVariant *value)
+{
+  arip_call_return_value_with_fds (self, value, NULL);
+}
+
+/**
+ * arip_call_get_fd_list:
+ * @self: a call
+ *
+ * The descriptors that came with the call's arguments
+ * ([method@Arip.Launcher.run_with_fds_async] and the like): `h` handles in
+ * the arguments index them.
+ *
+ * Returns: (transfer none) (nullable): the list, or %NULL if none came
+ */
+GUnixFDList *
+arip_call_get_fd_list (AripCall *self)
+{
+  g_return_val_if_fail (ARIP_IS_CALL (self), NULL);
+
+  return self->fd_list;
 }
 
 /**
@@ -429,7 +475,7 @@ arip_call_send_message (AripCall *self,
       g_debug ("Not sending a message for “%s”: the call was already answered", self->function);
       return;
     }
-  if (!send_value (self, ARIP_FRAME_MESSAGE, owned, &error))
+  if (!send_value (self, ARIP_FRAME_MESSAGE, owned, NULL, &error))
     g_warning ("Could not send a message to the parent: %s", error->message);
 }
 

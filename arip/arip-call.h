@@ -9,6 +9,7 @@
 #endif
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "arip-types.h"
 #include "arip-version-macros.h"
@@ -44,6 +45,12 @@ GCancellable *arip_call_get_cancellable     (AripCall     *self);
 ARIP_AVAILABLE_IN_ALL
 void          arip_call_return_value        (AripCall     *self,
                                              GVariant     *value);
+ARIP_AVAILABLE_IN_ALL
+void          arip_call_return_value_with_fds (AripCall   *self,
+                                               GVariant   *value,
+                                               GUnixFDList *fd_list);
+ARIP_AVAILABLE_IN_ALL
+GUnixFDList  *arip_call_get_fd_list         (AripCall     *self);
 ARIP_AVAILABLE_IN_ALL
 void          arip_call_return_error        (AripCall     *self,
                                              GQuark        domain,

@@ -197,10 +197,11 @@ void         arip_channel_drain          (AripChannel           *self,
  * handed out at once (a large value still being checked is given up). */
 void         arip_channel_drain_now      (AripChannel           *self);
 /* The most descriptors one frame may carry here (default
- * ARIP_FRAME_MAX_FDS): the kernel discards any beyond, none is ever
+ * ARIP_FRAME_MAX_FDS), and one that is no result (a memfd not counted): the kernel discards any beyond, none is ever
  * installed in this process, and the channel fails with INVALID_DATA. */
 void         arip_channel_set_max_fds    (AripChannel           *self,
-                                          guint                  max_fds);
+                                          guint                  max_fds,
+                                          guint                  max_other_fds);
 /* Sends a RESULT or MESSAGE frame with @value (sunk), or a CALL frame:
  * in a sealed memfd when the value is large. */
 gboolean     arip_channel_send_value     (AripChannel           *self,
@@ -210,6 +211,23 @@ gboolean     arip_channel_send_value     (AripChannel           *self,
 gboolean     arip_channel_send_call      (AripChannel           *self,
                                           const char            *function,
                                           GVariant              *args,
+                                          GError               **error);
+/* The same, with descriptors that `h` handles in the value index (a
+ * memfd, when one is used, goes after them and the reader takes it off). */
+gboolean     arip_channel_send_value_with_fds (AripChannel      *self,
+                                          AripFrameKind          kind,
+                                          GVariant              *value,
+                                          GUnixFDList           *fds,
+                                          GError               **error);
+gboolean     arip_channel_send_call_with_fds (AripChannel       *self,
+                                          const char            *function,
+                                          GVariant              *args,
+                                          GUnixFDList           *fds,
+                                          GError               **error);
+/* FALSE with ARIP_ERROR_INVALID_DATA if an `h` in @value indexes no
+ * descriptor of @fds (nullable: none). */
+gboolean     arip_variant_check_handles  (GVariant              *value,
+                                          GUnixFDList           *fds,
                                           GError               **error);
 /* Bytes queued for writing that the socket did not take yet, and those of
  * messages sent in memfds that the peer did not say it handled. */

@@ -405,6 +405,7 @@ struct _AripFrameDecoder {
   gboolean keep_payload;
   gsize    defer_check_size;   /* 0: check every value at once */
   guint    max_fds;            /* the most a frame may carry */
+  guint    max_other_fds;      /* ... that is not a result (memfd aside) */
 };
 
 AripFrameDecoder *
@@ -415,6 +416,7 @@ arip_frame_decoder_new (gsize max_frame_size)
   self->max_frame_size = MIN (max_frame_size, (gsize) ARIP_FRAME_MAX_SIZE);
   self->keep_payload = TRUE;
   self->max_fds = ARIP_FRAME_MAX_FDS;
+  self->max_other_fds = ARIP_FRAME_MAX_FDS;
   self->fds = g_array_new (FALSE, FALSE, sizeof (gint));
   return self;
 }
@@ -956,6 +958,12 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
   if (header.n_fds > self->max_fds)
     return fail (self, error, _("a %s frame announcing %u file descriptors, more than the limit of %u"),
                  arip_frame_kind_to_string (header.kind), header.n_fds, self->max_fds);
+  /* Known from the header: descriptors a frame may not carry are never
+   * held while the rest of it is awaited. */
+  if (header.kind != ARIP_FRAME_RESULT && header.kind != ARIP_FRAME_RESULT_MEMFD &&
+      header.n_fds > self->max_other_fds + (kind_is_memfd (header.kind) ? 1 : 0))
+    return fail (self, error, _("a %s frame announcing %u file descriptors, more than the limit of %u"),
+                 arip_frame_kind_to_string (header.kind), header.n_fds, self->max_other_fds);
 
 
   total = ARIP_FRAME_HEADER_SIZE + (gsize) header.size;
@@ -1000,14 +1008,17 @@ arip_frame_decoder_next (AripFrameDecoder  *self,
       g_autoptr(GError) local_error = NULL;
       gint fd;
 
-      if (header.n_fds != 1)
+      /* The memfd is the last descriptor; those before go with the value. */
+      if (header.n_fds < 1)
         {
           arip_frame_free (result);
           return fail (self, error, _("a %s frame with its value in a memfd, carrying %u descriptors"),
                        arip_frame_kind_to_string (header.kind), header.n_fds);
         }
-      fd = g_array_index (self->fds, gint, 0);
-      g_array_remove_index (self->fds, 0);
+      fd = g_array_index (self->fds, gint, header.n_fds - 1);
+      if (header.n_fds > 1)
+        result->fds = g_unix_fd_list_new_from_array ((gint *) self->fds->data, header.n_fds - 1);
+      g_array_remove_range (self->fds, 0, header.n_fds);
       if (!parse_memfd_payload (self, result, payload_bytes, fd, &local_error))
         {
           if (local_error == NULL)
@@ -1222,11 +1233,15 @@ arip_channel_get_fd (AripChannel *self)
 
 void
 arip_channel_set_max_fds (AripChannel *self,
-                          guint        max_fds)
+                          guint        max_fds,
+                          guint        max_other_fds)
 {
   self->max_fds = MIN (max_fds, (guint) ARIP_FRAME_MAX_FDS);
   if (self->decoder != NULL)
-    self->decoder->max_fds = self->max_fds;
+    {
+      self->decoder->max_fds = self->max_fds;
+      self->decoder->max_other_fds = MIN (max_other_fds, self->max_fds);
+    }
 }
 
 gsize
@@ -1953,27 +1968,83 @@ memfd_list_for (GVariant  *value,
   return fd >= 0 ? g_unix_fd_list_new_from_array (&fd, 1) : NULL;
 }
 
+/* @fds (nullable) with @memfd_list's one descriptor after them. */
+static GUnixFDList *
+append_memfd (GUnixFDList *fds,
+              GUnixFDList *memfd_list)
+{
+  GUnixFDList *all;
+  gint n = 0;
+  const gint *user = fds != NULL ? g_unix_fd_list_peek_fds (fds, &n) : NULL;
+
+  if (fds == NULL)
+    return g_object_ref (memfd_list);
+  all = g_unix_fd_list_new ();
+  for (gint i = 0; i < n; i++)
+    if (g_unix_fd_list_append (all, user[i], NULL) < 0)
+      {
+        g_object_unref (all);
+        return NULL;
+      }
+  if (g_unix_fd_list_append (all, g_unix_fd_list_peek_fds (memfd_list, NULL)[0], NULL) < 0)
+    {
+      g_object_unref (all);
+      return NULL;
+    }
+  return all;
+}
+
+static guint
+fds_length (GUnixFDList *fds)
+{
+  return fds != NULL ? (guint) g_unix_fd_list_get_length (fds) : 0;
+}
+
+static gboolean
+check_fds_count (GUnixFDList  *fds,
+                 guint         extra,
+                 GError      **error)
+{
+  if (fds_length (fds) + extra <= ARIP_FRAME_MAX_FDS)
+    return TRUE;
+  g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,
+               _("A value can carry at most %u file descriptors, not %u"),
+               ARIP_FRAME_MAX_FDS - extra, fds_length (fds));
+  return FALSE;
+}
+
 gboolean
-arip_channel_send_value (AripChannel    *self,
-                         AripFrameKind   kind,
-                         GVariant       *value,
-                         GError        **error)
+arip_channel_send_value_with_fds (AripChannel    *self,
+                                  AripFrameKind   kind,
+                                  GVariant       *value,
+                                  GUnixFDList    *fds,
+                                  GError        **error)
 {
   g_autoptr(GVariant) normal = normal_value (value);
-  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GUnixFDList) memfd = NULL;
+  g_autoptr(GUnixFDList) all = NULL;
   gsize size = g_variant_get_size (normal);
 
   g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, FALSE);
 
+  if (!check_fds_count (fds, 1, error))
+    return FALSE;
   if (size < ARIP_MEMFD_MIN_SIZE)
-    return send_bytes_full (self, arip_frame_encode_value (kind, normal, 0), NULL, 0,
+    return send_bytes_full (self, arip_frame_encode_value (kind, normal, fds_length (fds)), fds, 0,
                             error);
 
   if (size > ARIP_FRAME_MAX_SIZE)
     return send_bytes_full (self, NULL, NULL, 0, error);
-  fds = memfd_list_for (normal, error);
-  if (fds == NULL)
+  memfd = memfd_list_for (normal, error);
+  if (memfd == NULL)
     return FALSE;
+  all = append_memfd (fds, memfd);
+  if (all == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
+                           _("Out of file descriptors"));
+      return FALSE;
+    }
   /* The memfd holds its pages until the peer is done with the message,
    * which it says with a CONSUMED frame: until then they count as queued.
    * (A result is the last thing a worker sends: nobody waits on it.) */
@@ -1983,8 +2054,56 @@ arip_channel_send_value (AripChannel    *self,
                           arip_frame_encode (kind == ARIP_FRAME_RESULT ? ARIP_FRAME_RESULT_MEMFD
                                                                        : ARIP_FRAME_MESSAGE_MEMFD,
                                              g_variant_new ("(ts)", (guint64) size,
-                                                            g_variant_get_type_string (normal)), 1),
-                          fds, size, error);
+                                                            g_variant_get_type_string (normal)),
+                                             fds_length (all)),
+                          all, size, error);
+}
+
+gboolean
+arip_channel_send_value (AripChannel    *self,
+                         AripFrameKind   kind,
+                         GVariant       *value,
+                         GError        **error)
+{
+  return arip_channel_send_value_with_fds (self, kind, value, NULL, error);
+}
+
+gboolean
+arip_channel_send_call_with_fds (AripChannel  *self,
+                                 const char   *function,
+                                 GVariant     *args,
+                                 GUnixFDList  *fds,
+                                 GError      **error)
+{
+  g_autoptr(GVariant) normal = normal_value (args);
+  g_autoptr(GUnixFDList) memfd = NULL;
+  g_autoptr(GUnixFDList) all = NULL;
+  gsize size = g_variant_get_size (normal);
+
+  if (!check_fds_count (fds, 1, error))
+    return FALSE;
+  if (size < ARIP_MEMFD_MIN_SIZE)
+    return send_bytes_full (self, arip_frame_encode_call (function, normal, fds_length (fds)),
+                            fds, 0, error);
+
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return send_bytes_full (self, NULL, NULL, 0, error);
+  memfd = memfd_list_for (normal, error);
+  if (memfd == NULL)
+    return FALSE;
+  all = append_memfd (fds, memfd);
+  if (all == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
+                           _("Out of file descriptors"));
+      return FALSE;
+    }
+  return send_bytes_full (self,
+                          arip_frame_encode (ARIP_FRAME_CALL_MEMFD,
+                                             g_variant_new ("(sts)", function, (guint64) size,
+                                                            g_variant_get_type_string (normal)),
+                                             fds_length (all)),
+                          all, size, error);
 }
 
 gboolean
@@ -1993,24 +2112,49 @@ arip_channel_send_call (AripChannel  *self,
                         GVariant     *args,
                         GError      **error)
 {
-  g_autoptr(GVariant) normal = normal_value (args);
-  g_autoptr(GUnixFDList) fds = NULL;
-  gsize size = g_variant_get_size (normal);
+  return arip_channel_send_call_with_fds (self, function, args, NULL, error);
+}
 
-  if (size < ARIP_MEMFD_MIN_SIZE)
-    return send_bytes_full (self, arip_frame_encode_call (function, normal, 0), NULL, 0,
-                            error);
+static gboolean
+handles_fit (GVariant *value,
+             gint      n_fds)
+{
+  const char *type = g_variant_get_type_string (value);
+  GVariantIter iter;
+  GVariant *child;
 
-  if (size > ARIP_FRAME_MAX_SIZE)
-    return send_bytes_full (self, NULL, NULL, 0, error);
-  fds = memfd_list_for (normal, error);
-  if (fds == NULL)
-    return FALSE;
-  return send_bytes_full (self,
-                          arip_frame_encode (ARIP_FRAME_CALL_MEMFD,
-                                             g_variant_new ("(sts)", function, (guint64) size,
-                                                            g_variant_get_type_string (normal)), 1),
-                          fds, size, error);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
+    {
+      gint32 index = g_variant_get_handle (value);
+
+      return index >= 0 && index < n_fds;
+    }
+  if (!g_variant_is_container (value) || (strchr (type, 'h') == NULL && strchr (type, 'v') == NULL))
+    return TRUE;
+  g_variant_iter_init (&iter, value);
+  while ((child = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gboolean fits = handles_fit (child, n_fds);
+
+      g_variant_unref (child);
+      if (!fits)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+arip_variant_check_handles (GVariant     *value,
+                            GUnixFDList  *fds,
+                            GError      **error)
+{
+  if (value == NULL || handles_fit (value, (gint) fds_length (fds)))
+    return TRUE;
+  g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+               _("A handle in a value of type “%s” indexes none of the %u file descriptors "
+                 "that came with it"),
+               g_variant_get_type_string (value), fds_length (fds));
+  return FALSE;
 }
 
 gboolean

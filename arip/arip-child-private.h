@@ -72,13 +72,14 @@ gboolean     arip_child_send               (AripChild    *self,
                                             GBytes       *frame,
                                             GUnixFDList  *fds,
                                             GError      **error);
-/* The call (@args borrowed), or a message (@message: a full or floating
+/* The call (@args borrowed, with @fds, nullable), or a message (@message: a full or floating
  * reference, taken): a large value goes in a sealed memfd. Errors as for
  * arip_child_send(); ARIP_ERROR ones are ours (too large, no memory), and
  * the child is fine. */
 gboolean     arip_child_send_call          (AripChild    *self,
                                             const char   *function,
                                             GVariant     *args,
+                                            GUnixFDList  *fds,
                                             GError      **error);
 gboolean     arip_child_send_message       (AripChild    *self,
                                             GVariant     *message,

@@ -805,9 +805,9 @@ on_frame (AripChannel *channel,
   if (callbacks == NULL || self->error != NULL || self->concluded)
     return;
 
-  /* A memfd's descriptor was taken by the decoder: nothing else carries
-   * one. */
-  if (frame->fds != NULL)
+  /* A memfd's descriptor was taken by the decoder: only a result carries
+   * others (arip_call_return_value_with_fds()). */
+  if (frame->fds != NULL && frame->kind != ARIP_FRAME_RESULT)
     {
       g_autofree char *what = g_strdup_printf (_("file descriptors with a %s frame"),
                                                arip_frame_kind_to_string (frame->kind));
@@ -936,6 +936,7 @@ gboolean
 arip_child_send_call (AripChild   *self,
                       const char  *function,
                       GVariant    *args,
+                      GUnixFDList *fds,
                       GError     **error)
 {
   if (self->channel == NULL || self->dead || self->error != NULL)
@@ -945,7 +946,7 @@ arip_child_send_call (AripChild   *self,
     }
   if (!connect_shared (self, args, error))
     return FALSE;
-  return arip_channel_send_call (self->channel, function, args, error);
+  return arip_channel_send_call_with_fds (self->channel, function, args, fds, error);
 }
 
 gboolean
@@ -1112,10 +1113,11 @@ arip_child_new (AripLauncher              *launcher,
       arip_child_fail (self, g_steal_pointer (&local_error));
       return self;
     }
-  /* A frame from a child carries one descriptor at most (a memfd holding
-   * a large value): the kernel discards any beyond, and no child can make
-   * this process hold more than one. */
-  arip_channel_set_max_fds (self->channel, 1);
+  /* A frame from a child carries at most what a result may (a memfd
+   * holding a large value among them): the kernel discards any beyond.
+   * Other frames carry none but a memfd, which the header tells before the
+   * rest comes: only a result's descriptors are ever held for long. */
+  arip_channel_set_max_fds (self->channel, ARIP_FRAME_MAX_FDS, 0);
   arip_channel_start_reading (self->channel, self->context, on_frame, on_channel_closed, self);
 
   return self;

@@ -794,6 +794,78 @@ arip_launcher_run_finish (AripLauncher  *self,
 }
 
 /**
+ * arip_launcher_run_with_fds_async:
+ * @self: a launcher
+ * @function: the registered name of the function
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ * @fd_list: (nullable): the descriptors that `h` handles in @args index
+ * @cancellable: (nullable): stops the call
+ * @callback: (scope async) (closure user_data): called when the call ended
+ * @user_data: data for @callback
+ *
+ * As [method@Arip.Launcher.run_async], with copies of the descriptors of
+ * @fd_list sent along, as GDBus sends them: the function finds them with
+ * arip_call_get_fd_list().
+ */
+void
+arip_launcher_run_with_fds_async (AripLauncher        *self,
+                                  const char          *function,
+                                  GVariant            *args,
+                                  GUnixFDList         *fd_list,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(AripProcess) process = NULL;
+
+  g_return_if_fail (ARIP_IS_LAUNCHER (self));
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (fd_list == NULL || G_IS_UNIX_FD_LIST (fd_list));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  process = arip_process_new_with_fds (self, function, args, fd_list);
+  arip_process_run_async (process, self, arip_launcher_run_with_fds_async,
+                          cancellable, callback, user_data);
+}
+
+/**
+ * arip_launcher_run_with_fds_finish:
+ * @self: a launcher
+ * @result: the result given to the callback
+ * @out_fd_list: (out) (optional) (nullable) (transfer full): the
+ *   descriptors that came with the result (what
+ *   arip_call_return_value_with_fds() sent), or %NULL
+ * @error: return location for an error
+ *
+ * Finishes [method@Arip.Launcher.run_with_fds_async].
+ *
+ * Returns: (transfer full): the function's result, or %NULL with @error set
+ */
+GVariant *
+arip_launcher_run_with_fds_finish (AripLauncher  *self,
+                                   GAsyncResult  *result,
+                                   GUnixFDList  **out_fd_list,
+                                   GError       **error)
+{
+  GVariant *value;
+
+  g_return_val_if_fail (ARIP_IS_LAUNCHER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == arip_launcher_run_with_fds_async,
+                        NULL);
+
+  value = g_task_propagate_pointer (G_TASK (result), error);
+  if (out_fd_list != NULL)
+    {
+      GUnixFDList *fds = value != NULL ? arip_process_run_get_fd_list (G_TASK (result)) : NULL;
+
+      *out_fd_list = fds != NULL ? g_object_ref (fds) : NULL;
+    }
+  return value;
+}
+
+/**
  * arip_launcher_run_sync:
  * @self: a launcher
  * @function: the registered name of the function

@@ -9,6 +9,7 @@
 #endif
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "arip-types.h"
 #include "arip-version-macros.h"
@@ -88,6 +89,19 @@ void                 arip_launcher_run_async           (AripLauncher         *se
 ARIP_AVAILABLE_IN_ALL
 GVariant            *arip_launcher_run_finish          (AripLauncher         *self,
                                                         GAsyncResult         *result,
+                                                        GError              **error);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_run_with_fds_async  (AripLauncher         *self,
+                                                        const char           *function,
+                                                        GVariant             *args,
+                                                        GUnixFDList          *fd_list,
+                                                        GCancellable         *cancellable,
+                                                        GAsyncReadyCallback   callback,
+                                                        gpointer              user_data);
+ARIP_AVAILABLE_IN_ALL
+GVariant            *arip_launcher_run_with_fds_finish (AripLauncher         *self,
+                                                        GAsyncResult         *result,
+                                                        GUnixFDList         **out_fd_list,
                                                         GError              **error);
 ARIP_AVAILABLE_IN_ALL
 GVariant            *arip_launcher_run_sync            (AripLauncher         *self,

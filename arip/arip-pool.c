@@ -110,6 +110,8 @@ struct _PoolCall {
   GQueue        early_messages;   /* a process's messages (GVariant) before its call was sent */
   char         *function;
   GVariant     *args;
+  GUnixFDList  *fds;           /* sent with the call, or NULL */
+  GUnixFDList  *result_fds;    /* came with the result, or NULL */
   GSource      *cancel_source;
   PoolWorker   *worker;        /* while running */
   guint32       seq;
@@ -238,6 +240,8 @@ pool_call_free (PoolCall *call)
   clear_source (&call->call_timer);
   g_free (call->function);
   g_clear_pointer (&call->args, g_variant_unref);
+  g_clear_object (&call->fds);
+  g_clear_object (&call->result_fds);
   g_queue_clear_full (&call->early_messages, (GDestroyNotify) g_variant_unref);
   g_clear_object (&call->process);
   g_free (call);
@@ -608,8 +612,17 @@ on_child_frame (AripChild *child,
             break;
           }
 
+        if (frame->kind == ARIP_FRAME_RESULT &&
+            !arip_variant_check_handles (frame->value, frame->fds, NULL))
+          {
+            arip_child_protocol_violation (child, _("a result whose handle indexes no file descriptor"));
+            break;
+          }
         if (frame->kind == ARIP_FRAME_RESULT)
-          value = g_variant_ref (frame->value);
+          {
+            value = g_variant_ref (frame->value);
+            g_set_object (&call->result_fds, frame->fds);
+          }
         else if ((error = arip_frame_payload_to_error (frame->payload)) == NULL)
           {
             arip_child_protocol_violation (child, _("an error whose domain is not a valid name"));
@@ -830,7 +843,7 @@ assign (PoolWorker *worker,
   call->worker = worker;
   call->seq = ++worker->n_calls;
 
-  if (!arip_child_send_call (worker->child, call->function, call->args, &error))
+  if (!arip_child_send_call (worker->child, call->function, call->args, call->fds, &error))
     {
       if (error->domain != G_IO_ERROR)
         {
@@ -1310,23 +1323,21 @@ enqueue_call (gpointer user_data)
  * Runs @function on a worker of the pool, and hands back its result as
  * [func@Arip.run_in_process_async] does.
  */
-void
-arip_pool_run_async (AripPool            *self,
-                     const char          *function,
-                     GVariant            *args,
-                     GCancellable        *cancellable,
-                     GAsyncReadyCallback  callback,
-                     gpointer             user_data)
+static void
+run_async (AripPool            *self,
+           const char          *function,
+           GVariant            *args,
+           GUnixFDList         *fds,
+           GCancellable        *cancellable,
+           GAsyncReadyCallback  callback,
+           gpointer             user_data,
+           gpointer             source_tag)
 {
   GTask *task;
   PoolCall *call;
 
-  g_return_if_fail (ARIP_IS_POOL (self));
-  g_return_if_fail (function != NULL);
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
   task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, arip_pool_run_async);
+  g_task_set_source_tag (task, source_tag);
   /* Cancelled before the callback runs: G_IO_ERROR_CANCELLED, even if the
    * value came just before. */
   g_task_set_check_cancellable (task, TRUE);
@@ -1336,6 +1347,7 @@ arip_pool_run_async (AripPool            *self,
   call->task = task;
   call->function = g_strdup (function);
   call->args = args != NULL ? g_variant_ref_sink (args) : arip_variant_unit ();
+  call->fds = fds != NULL ? g_object_ref (fds) : NULL;
   g_task_set_task_data (task, call, (GDestroyNotify) pool_call_free);
 
   if (g_cancellable_is_cancelled (cancellable))
@@ -1347,6 +1359,85 @@ arip_pool_run_async (AripPool            *self,
 
   /* The task's reference now belongs to the pool until the call ends. */
   g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, enqueue_call, task, NULL);
+}
+
+void
+arip_pool_run_async (AripPool            *self,
+                     const char          *function,
+                     GVariant            *args,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  g_return_if_fail (ARIP_IS_POOL (self));
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  run_async (self, function, args, NULL, cancellable, callback, user_data, arip_pool_run_async);
+}
+
+/**
+ * arip_pool_run_with_fds_async:
+ * @self: a pool
+ * @function: the registered name of the function to run
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ * @fd_list: (nullable): the descriptors that `h` handles in @args index
+ * @cancellable: (nullable): cancels the call
+ * @callback: (scope async) (closure user_data): called when the call ended
+ * @user_data: data for @callback
+ *
+ * As [method@Arip.Pool.run_async], with copies of the descriptors of
+ * @fd_list sent along: the function finds them with
+ * arip_call_get_fd_list().
+ */
+void
+arip_pool_run_with_fds_async (AripPool            *self,
+                              const char          *function,
+                              GVariant            *args,
+                              GUnixFDList         *fd_list,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_return_if_fail (ARIP_IS_POOL (self));
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (fd_list == NULL || G_IS_UNIX_FD_LIST (fd_list));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  run_async (self, function, args, fd_list, cancellable, callback, user_data,
+             arip_pool_run_with_fds_async);
+}
+
+/**
+ * arip_pool_run_with_fds_finish:
+ * @self: a pool
+ * @result: the result given to the callback
+ * @out_fd_list: (out) (optional) (nullable) (transfer full): the
+ *   descriptors that came with the result, or %NULL
+ * @error: return location for an error
+ *
+ * Finishes [method@Arip.Pool.run_with_fds_async].
+ *
+ * Returns: (transfer full): the function's result, or %NULL with @error set
+ */
+GVariant *
+arip_pool_run_with_fds_finish (AripPool      *self,
+                               GAsyncResult  *result,
+                               GUnixFDList  **out_fd_list,
+                               GError       **error)
+{
+  GVariant *value;
+  PoolCall *call;
+
+  g_return_val_if_fail (ARIP_IS_POOL (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  call = g_task_get_task_data (G_TASK (result));
+  value = g_task_propagate_pointer (G_TASK (result), error);
+  if (out_fd_list != NULL)
+    *out_fd_list = value != NULL && call->result_fds != NULL ? g_object_ref (call->result_fds) : NULL;
+  return value;
 }
 
 /**

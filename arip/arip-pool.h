@@ -9,6 +9,7 @@
 #endif
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "arip-launcher.h"
 #include "arip-version-macros.h"
@@ -33,6 +34,19 @@ void      arip_pool_run_async                (AripPool             *self,
 ARIP_AVAILABLE_IN_ALL
 GVariant *arip_pool_run_finish               (AripPool             *self,
                                               GAsyncResult         *result,
+                                              GError              **error);
+ARIP_AVAILABLE_IN_ALL
+void      arip_pool_run_with_fds_async       (AripPool             *self,
+                                              const char           *function,
+                                              GVariant             *args,
+                                              GUnixFDList          *fd_list,
+                                              GCancellable         *cancellable,
+                                              GAsyncReadyCallback   callback,
+                                              gpointer              user_data);
+ARIP_AVAILABLE_IN_ALL
+GVariant *arip_pool_run_with_fds_finish      (AripPool             *self,
+                                              GAsyncResult         *result,
+                                              GUnixFDList         **out_fd_list,
                                               GError              **error);
 ARIP_AVAILABLE_IN_ALL
 GVariant *arip_pool_run_sync                 (AripPool             *self,

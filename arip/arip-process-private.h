@@ -23,6 +23,10 @@ GVariant *arip_process_run_sync  (AripProcess         *self,
                                   GCancellable        *cancellable,
                                   GError             **error);
 
+/* The result's descriptors of the process that arip_process_run_async()
+ * ran for @task. Transfer none. */
+GUnixFDList *arip_process_run_get_fd_list (GTask *task);
+
 /* What the pool tells a process whose call runs on one of its workers:
  * a worker took the call; a message or progress frame came for it (FALSE:
  * it is invalid); the call ended (@value and @error consumed; how the

@@ -93,6 +93,8 @@ struct _AripProcess
 
   char          *function;
   GVariant      *args;
+  GUnixFDList   *fd_list;       /* sent with the call, or NULL */
+  GUnixFDList   *result_fds;    /* came with the result, or NULL */
   AripLauncher  *launcher;
   AripPool      *pool;          /* the call runs on a worker of this pool */
   AripPoolCall  *pool_call;     /* while it is queued or running there */
@@ -203,6 +205,8 @@ arip_process_finalize (GObject *object)
 
   g_free (self->function);
   g_clear_pointer (&self->args, g_variant_unref);
+  g_clear_object (&self->fd_list);
+  g_clear_object (&self->result_fds);
   g_clear_object (&self->launcher);
   g_clear_object (&self->pool);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -443,6 +447,55 @@ arip_process_new (AripLauncher *launcher,
                        "function", function,
                        "args", args,
                        NULL);
+}
+
+/**
+ * arip_process_new_with_fds:
+ * @launcher: (nullable): the launcher whose settings start the worker, or
+ *   %NULL for the defaults
+ * @function: the registered name of the function to run
+ * @args: (nullable): its arguments, or %NULL for `()`; a floating
+ *   reference is consumed
+ * @fd_list: (nullable): the descriptors that `h` handles in @args index
+ *
+ * As [ctor@Arip.Process.new], with copies of the descriptors of @fd_list
+ * sent along: the function gets them from arip_call_get_fd_list(). What
+ * it returns with arip_call_return_value_with_fds() comes back as
+ * [method@Arip.Process.get_result_fd_list].
+ *
+ * Returns: (transfer full): a new process
+ */
+AripProcess *
+arip_process_new_with_fds (AripLauncher *launcher,
+                           const char   *function,
+                           GVariant     *args,
+                           GUnixFDList  *fd_list)
+{
+  AripProcess *self;
+
+  g_return_val_if_fail (fd_list == NULL || G_IS_UNIX_FD_LIST (fd_list), NULL);
+
+  self = arip_process_new (launcher, function, args);
+  if (self != NULL && fd_list != NULL)
+    self->fd_list = g_object_ref (fd_list);
+  return self;
+}
+
+/**
+ * arip_process_get_result_fd_list:
+ * @self: a finished process
+ *
+ * The descriptors that came with the function's result: `h` handles in
+ * the result index them.
+ *
+ * Returns: (transfer none) (nullable): the list, or %NULL if none came
+ */
+GUnixFDList *
+arip_process_get_result_fd_list (AripProcess *self)
+{
+  g_return_val_if_fail (ARIP_IS_PROCESS (self), NULL);
+
+  return self->result_fds;
 }
 
 /**
@@ -793,7 +846,13 @@ on_child_frame (AripChild *child,
                                                                : _("a result before executing"));
           break;
         }
+      if (!arip_variant_check_handles (frame->value, frame->fds, NULL))
+        {
+          arip_child_protocol_violation (child, _("a result whose handle indexes no file descriptor"));
+          break;
+        }
       self->result = g_variant_ref (frame->value);
+      g_set_object (&self->result_fds, frame->fds);
       self->answered = TRUE;
       clear_source (&self->call_timer);
       arip_child_expect_exit (child);
@@ -1017,7 +1076,7 @@ spawn (AripProcess *self,
     self->stderr_pipe = g_unix_input_stream_new (fd, TRUE);
 
   /* The call goes at once, ahead of the hello: the worker finds it there. */
-  if (arip_child_send_call (self->child, self->function, self->args, &error))
+  if (arip_child_send_call (self->child, self->function, self->args, self->fd_list, &error))
     {
       GVariant *message;
 
@@ -2029,6 +2088,15 @@ typedef struct {
   GSource     *cancel_source;
   gboolean     cancelled;
 } RunData;
+
+GUnixFDList *
+arip_process_run_get_fd_list (GTask *task)
+{
+  RunData *data = g_task_get_task_data (task);
+
+  return data != NULL ? data->process->result_fds : NULL;
+}
+
 
 static void
 run_data_free (RunData *data)

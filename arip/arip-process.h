@@ -9,6 +9,7 @@
 #endif
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #include "arip-types.h"
 #include "arip-launcher.h"
@@ -26,6 +27,13 @@ ARIP_AVAILABLE_IN_ALL
 AripProcess   *arip_process_new                   (AripLauncher         *launcher,
                                                    const char           *function,
                                                    GVariant             *args);
+ARIP_AVAILABLE_IN_ALL
+AripProcess   *arip_process_new_with_fds          (AripLauncher         *launcher,
+                                                   const char           *function,
+                                                   GVariant             *args,
+                                                   GUnixFDList          *fd_list);
+ARIP_AVAILABLE_IN_ALL
+GUnixFDList   *arip_process_get_result_fd_list    (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL
 AripProcess   *arip_process_new_for_pool          (AripPool             *pool,
                                                    const char           *function,

@@ -74,7 +74,7 @@ item_new (GVariant    *value,
   return item;
 }
 
-/* Hands @item (taken) to a waiting getter, if there is one. */
+/* Hands @item to a waiting getter, if there is one (then it is taken). */
 static gboolean
 hand_to_getter (QueueState *queue,
                 Item       *item)
@@ -137,8 +137,8 @@ queue_run (AripSharedState *state,
             return;
           }
         g_variant_get (waiter->arg, "(v)", &value);
-        if (hand_to_getter (queue, item_new (value, waiter->fds)))
-          ;
+        if (queue->getters.head != NULL)
+          hand_to_getter (queue, item_new (value, waiter->fds));
         else if (queue->max_size == 0 || queue->items.length < queue->max_size)
           g_queue_push_tail (&queue->items, item_new (value, waiter->fds));
         else if (waiter->op == ARIP_QUEUE_OP_PUT)

@@ -922,6 +922,7 @@ serve (Worker    *worker,
        guint32    seq)
 {
   g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(GError) error = NULL;
   GVariant *args;
   const char *function;
   AripFunc func;
@@ -959,8 +960,20 @@ serve (Worker    *worker,
       return;
     }
 
+  if (!arip_variant_check_handles (args, frame->fds, &error))
+    {
+      arip_channel_send (worker->channel, ARIP_FRAME_ERROR,
+                         g_variant_new ("(sis)", g_quark_to_string (error->domain), error->code,
+                                        error->message),
+                         NULL, NULL);
+      if (!arip_channel_flush_sync (worker->channel, NULL))
+        worker_exit (EXIT_ORPHANED);
+      return;
+    }
+
   cancellable = begin_call (seq);
-  worker->call = arip_call_new (function, args, worker->channel, cancellable, worker->context);
+  worker->call = arip_call_new (function, args, frame->fds, worker->channel, cancellable,
+                                worker->context);
 
   send_state (worker, ARIP_STATE_STARTED);
   send_state (worker, ARIP_STATE_EXECUTING);

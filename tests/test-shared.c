@@ -303,8 +303,11 @@ finish (AripLauncher  *launcher,
         GAsyncResult **result,
         GError       **error)
 {
+  g_autoptr(GAsyncResult) done = NULL;
+
   arip_test_wait_until (*result != NULL);
-  return arip_launcher_run_finish (launcher, g_steal_pointer (result), error);
+  done = g_steal_pointer (result);
+  return arip_launcher_run_finish (launcher, done, error);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -340,7 +343,8 @@ test_queue_local (void)
   g_assert_cmpstr (g_variant_get_string (item, NULL), ==, "a");
   g_clear_pointer (&item, g_variant_unref);
   arip_test_wait_until (result != NULL);
-  g_assert_true (arip_queue_put_finish (queue, g_steal_pointer (&result), &error));
+  g_assert_true (arip_queue_put_finish (queue, result, &error));
+  g_clear_object (&result);
   g_assert_no_error (error);
   g_assert_cmpuint (arip_queue_get_length (queue), ==, 2);
 
@@ -353,7 +357,8 @@ test_queue_local (void)
   arip_queue_get_async (queue, cancellable, arip_test_store_result, &result);
   g_cancellable_cancel (cancellable);
   arip_test_wait_until (result != NULL);
-  g_assert_null (arip_queue_get_finish (queue, g_steal_pointer (&result), &error));
+  g_assert_null (arip_queue_get_finish (queue, result, &error));
+  g_clear_object (&result);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
   g_assert_true (arip_queue_try_put (queue, g_variant_new_string ("d"), &error));
@@ -362,7 +367,8 @@ test_queue_local (void)
   /* Closed: puts fail, gets drain, then fail. */
   arip_queue_get_async (queue, NULL, arip_test_store_result, &result);
   arip_test_wait_until (result != NULL);
-  item = arip_queue_get_finish (queue, g_steal_pointer (&result), &error);
+  item = arip_queue_get_finish (queue, result, &error);
+  g_clear_object (&result);
   g_assert_cmpstr (g_variant_get_string (item, NULL), ==, "d");
   g_clear_pointer (&item, g_variant_unref);
   g_assert_true (arip_queue_try_put (queue, g_variant_new_string ("e"), &error));
@@ -538,7 +544,8 @@ test_lock_contended (void)
   arip_lock_acquire_async (lock, cancellable, arip_test_store_result, &mine);
   g_cancellable_cancel (cancellable);
   arip_test_wait_until (mine != NULL);
-  g_assert_false (arip_lock_acquire_finish (lock, g_steal_pointer (&mine), &error));
+  g_assert_false (arip_lock_acquire_finish (lock, mine, &error));
+  g_clear_object (&mine);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
 
@@ -590,7 +597,8 @@ test_barrier (void)
    * the children. */
   arip_barrier_wait_async (barrier, NULL, arip_test_store_result, &mine);
   arip_test_wait_until (mine != NULL);
-  g_assert_true (arip_barrier_wait_finish (barrier, g_steal_pointer (&mine), &index, &error));
+  g_assert_true (arip_barrier_wait_finish (barrier, mine, &index, &error));
+  g_clear_object (&mine);
   g_assert_no_error (error);
   seen |= 1u << index;
   for (guint i = 0; i < 2; i++)
@@ -608,7 +616,8 @@ test_barrier (void)
   start (launcher, "barrier", g_variant_new ("(@(stt)b)", handle (barrier), TRUE), &results[0]);
   arip_barrier_wait_async (barrier, NULL, arip_test_store_result, &mine);
   arip_test_wait_until (mine != NULL);
-  g_assert_false (arip_barrier_wait_finish (barrier, g_steal_pointer (&mine), NULL, &error));
+  g_assert_false (arip_barrier_wait_finish (barrier, mine, NULL, &error));
+  g_clear_object (&mine);
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_BROKEN);
   g_clear_error (&error);
   g_assert_null (finish (launcher, &results[0], &error));
