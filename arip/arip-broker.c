@@ -752,16 +752,14 @@ handle_open (AripHolder *holder,
 
 static void
 handle_request (AripHolder *holder,
-                GVariant   *payload,
-                GUnixFDList *fds)
+                AripFrame  *frame)
 {
-  g_autoptr(GVariant) arg = NULL;
+  g_autoptr(GVariant) arg = g_variant_ref (frame->value);
+  GUnixFDList *fds = frame->fds;
   AripSharedState *state;
   AripWaiter *waiter;
-  guint32 serial, op;
-  guint64 id;
-
-  g_variant_get (payload, "(uutv)", &serial, &op, &id, &arg);
+  guint32 serial = frame->u32, op = (guint32) frame->i32;
+  guint64 id = frame->u64;
 
   switch (op)
     {
@@ -836,7 +834,12 @@ on_holder_frame (AripChannel *channel,
       schedule_drop (holder);
       return;
     }
-  handle_request (holder, frame->payload, frame->fds);
+  if (frame->needs_check && !arip_frame_check (frame))
+    {
+      schedule_drop (holder);
+      return;
+    }
+  handle_request (holder, frame);
 }
 
 static void

@@ -73,8 +73,11 @@ typedef struct {
    * them, so that hot paths need no GVariant format strings. */
   GVariant      *value;     /* RESULT, MESSAGE, CALL: the inner value */
   const char    *function;  /* CALL */
-  guint32        u32;       /* STATE: the state; HELLO: the version */
-  gint32         i32;       /* HELLO: the pid */
+  guint32        u32;       /* STATE: the state; HELLO: the version;
+                             * REQUEST, REPLY: the serial */
+  gint32         i32;       /* HELLO: the pid; REQUEST: the op; REPLY:
+                             * whether it needs an acknowledgement */
+  guint64        u64;       /* REQUEST: the object */
   gdouble        dbl;       /* PROGRESS */
   char          *function_owned;
   /* The value is large and not checked for normal form yet (see

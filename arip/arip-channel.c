@@ -72,7 +72,8 @@ static const struct {
 static gboolean
 kind_keeps_payload (guint kind)
 {
-  return kind == ARIP_FRAME_ERROR || kind >= ARIP_FRAME_SHARED_CONNECT;
+  return kind == ARIP_FRAME_ERROR || kind == ARIP_FRAME_SHARED_CONNECT ||
+         kind == ARIP_FRAME_REPLY_ERROR || kind == ARIP_FRAME_EVENT;
 }
 
 static gboolean
@@ -803,6 +804,26 @@ parse_payload (AripFrame *frame,
         frame->function = frame->function_owned;
         return TRUE;
       }
+
+    case ARIP_FRAME_REQUEST:
+      /* "(uutv)": serial, op and object at fixed places, then the
+       * argument, the last member, with no framing offset. */
+      if (size < 16)
+        return FALSE;
+      memcpy (&frame->u32, data, 4);
+      memcpy (&frame->i32, data + 4, 4);
+      memcpy (&frame->u64, data + 8, 8);
+      frame->value = parse_variant (bytes, 16, size, defer_size, &frame->needs_check);
+      return frame->value != NULL;
+
+    case ARIP_FRAME_REPLY:
+      /* "(ubv)": serial, a boolean, zero padding to 8, the value. */
+      if (size < 8 || data[4] > 1 || data[5] != 0 || data[6] != 0 || data[7] != 0)
+        return FALSE;
+      memcpy (&frame->u32, data, 4);
+      frame->i32 = data[4];
+      frame->value = parse_variant (bytes, 8, size, defer_size, &frame->needs_check);
+      return frame->value != NULL;
 
     case ARIP_FRAME_ERROR:
     default:

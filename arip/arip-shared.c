@@ -246,7 +246,10 @@ on_client_frame (AripChannel *channel,
       return;
     }
 
-  g_variant_get_child (frame->payload, 0, "u", &serial);
+  if (frame->kind == ARIP_FRAME_REPLY)
+    serial = frame->u32;
+  else
+    g_variant_get_child (frame->payload, 0, "u", &serial);
   pending = g_hash_table_lookup (client.pending, GUINT_TO_POINTER (serial));
   if (pending == NULL)
     return;
@@ -255,10 +258,17 @@ on_client_frame (AripChannel *channel,
     pending->error = error_from_reply (frame->payload);
   else
     {
-      gboolean needs_ack;
+      gboolean needs_ack = frame->i32 != 0;
 
+      if (frame->needs_check && !arip_frame_check (frame))
+        {
+          pending->error = g_error_new_literal (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                                                _("The parent sent a value not in normal form"));
+          complete (pending);
+          return;
+        }
       pending->reply = g_new0 (AripSharedReply, 1);
-      g_variant_get (frame->payload, "(ubv)", NULL, &needs_ack, &pending->reply->value);
+      pending->reply->value = g_variant_ref (frame->value);
       pending->reply->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
       /* We have it: if we die now, it is ours to lose, not before. */
       if (needs_ack)

@@ -42,6 +42,8 @@
 
 #include <arip.h>
 
+#include "bench-floor.h"
+
 #define BLOB_SIZE ((gsize) 64 * 1024 * 1024)
 
 /* ---------------------------------------------------------------------- */
@@ -689,73 +691,7 @@ bench_one_shot (const char *true_exe)
 /* ---------------------------------------------------------------------- */
 /* Ping-pong floors                                                        */
 
-typedef struct {
-  GPid pid;
-  int  fd;
-} Echoer;
-
-/* A child that writes back every byte it reads, until EOF. */
-static Echoer
-echoer_start (void)
-{
-  Echoer e;
-  int sv[2];
-
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-    g_error ("socketpair: %s", g_strerror (errno));
-
-  e.pid = fork ();
-  if (e.pid < 0)
-    g_error ("fork: %s", g_strerror (errno));
-  if (e.pid == 0)
-    {
-      char c;
-
-      /* Keep only our end: a copy of another child's socket (or of a
-       * worker's channel) held here would keep it from seeing EOF. */
-      if (sv[1] > 3)
-        close_range (3, sv[1] - 1, 0);
-      close_range (sv[1] + 1, ~0U, 0);
-      for (;;)
-        {
-          ssize_t r = read (sv[1], &c, 1);
-
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r <= 0)
-            _exit (0);
-          while (write (sv[1], &c, 1) < 0 && errno == EINTR)
-            ;
-        }
-    }
-
-  close (sv[1]);
-  e.fd = sv[0];
-  return e;
-}
-
-static void
-echoer_stop (Echoer *e)
-{
-  int status;
-
-  close (e->fd);
-  while (waitpid (e->pid, &status, 0) < 0 && errno == EINTR)
-    ;
-}
-
-static void
-ping (int fd)
-{
-  char c = 'p';
-
-  while (write (fd, &c, 1) < 0)
-    if (errno != EINTR)
-      g_error ("ping write: %s", g_strerror (errno));
-  while (read (fd, &c, 1) != 1)
-    if (errno != EINTR)
-      g_error ("ping read: %s", g_strerror (errno));
-}
+/* The echo child and ping(): bench-floor.c. */
 
 /* ---------------------------------------------------------------------- */
 /* Pool warm call latency vs ping-pong                                     */
@@ -795,7 +731,7 @@ warm_round (guint      n,
   g_autoptr(GVariant) who = NULL;
   g_autoptr(GAsyncResult) closed = NULL;
   Samples calls, pings;
-  Echoer echoer = echoer_start ();
+  Echoer echoer = bench_echoer_start ();
   gint64 cpu_parent_calls = 0, cpu_worker = 0, cpu_parent_pings = 0, cpu_echoer = 0;
   gint32 worker_pid;
 
@@ -818,7 +754,7 @@ warm_round (guint      n,
   for (guint i = 0; i < 200; i++)
     {
       warm_call_once (pool);
-      ping (echoer.fd);
+      bench_ping (echoer.fd);
     }
 
   /* CPU time is counted too: it says where the time goes, and suffers
@@ -831,7 +767,7 @@ warm_round (guint      n,
         {
           gint64 start = now_ns ();
 
-          ping (echoer.fd);
+          bench_ping (echoer.fd);
           samples_add (&pings, now_ns () - start);
         }
       cpu_parent_pings += thread_cpu_ns () - cpu0;
@@ -844,7 +780,7 @@ warm_round (guint      n,
       cpu_parent_calls += thread_cpu_ns () - cpu0;
       cpu_worker += process_cpu_ns (worker_pid) - peer0;
     }
-  echoer_stop (&echoer);
+  bench_echoer_stop (&echoer);
 
   out->median_call = samples_median (&calls);
   out->median_ping = samples_median (&pings);
@@ -964,7 +900,7 @@ pool_rate (AripPool *pool, guint n, guint depth)
 static double
 pingpong_rate (guint n)
 {
-  Echoer e[2] = { echoer_start (), echoer_start () };
+  Echoer e[2] = { bench_echoer_start (), bench_echoer_start () };
   guint sent = 0, done = 0;
   gint64 start;
   char c = 'p';
@@ -1001,8 +937,8 @@ pingpong_rate (guint n)
           }
     }
   start = now_ns () - start;
-  echoer_stop (&e[0]);
-  echoer_stop (&e[1]);
+  bench_echoer_stop (&e[0]);
+  bench_echoer_stop (&e[1]);
   return n / (start / 1e9);
 }
 
