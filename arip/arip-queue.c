@@ -193,6 +193,21 @@ queue_run (AripSharedState *state,
       arip_waiter_return (waiter, NULL, g_variant_new ("()"), NULL);
       return;
 
+    case ARIP_QUEUE_OP_UNGET:
+      {
+        g_autoptr(GVariant) value = NULL;
+        Item *item;
+
+        if (!arip_waiter_check_arg (waiter, "(v)"))
+          return;
+        g_variant_get (waiter->arg, "(v)", &value);
+        item = item_new (value, waiter->fds);
+        if (!hand_to_getter (queue, item))
+          g_queue_push_head (&queue->items, item);
+        arip_waiter_return (waiter, NULL, g_variant_new ("()"), NULL);
+        return;
+      }
+
     case ARIP_QUEUE_OP_LENGTH:
       arip_waiter_return (waiter, NULL, g_variant_new ("(u)", queue->items.length), NULL);
       return;
@@ -581,6 +596,28 @@ arip_queue_try_get (AripQueue  *self,
   if (item == NULL)
     g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, _("The queue is empty"));
   return item;
+}
+
+/**
+ * arip_queue_unget:
+ * @self: a queue
+ * @item: an item got from the queue; a floating reference is sunk
+ *
+ * Puts @item back at the front of the queue, even if the queue is full or
+ * closed: for a caller that got an item it cannot use after all (its
+ * wait was cancelled just after the item was taken for it, say).
+ */
+void
+arip_queue_unget (AripQueue *self,
+                  GVariant  *item)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  g_return_if_fail (ARIP_IS_QUEUE (self));
+  g_return_if_fail (item != NULL);
+
+  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_QUEUE_OP_UNGET,
+                                   g_variant_new ("(v)", item));
 }
 
 /**

@@ -78,6 +78,9 @@ ARIP_AVAILABLE_IN_ALL
 GVariant  *arip_queue_try_get        (AripQueue           *self,
                                       GError             **error);
 ARIP_AVAILABLE_IN_ALL
+void       arip_queue_unget          (AripQueue           *self,
+                                      GVariant            *item);
+ARIP_AVAILABLE_IN_ALL
 void       arip_queue_close          (AripQueue           *self);
 ARIP_AVAILABLE_IN_ALL
 guint      arip_queue_get_length     (AripQueue           *self);

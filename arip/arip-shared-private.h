@@ -49,6 +49,7 @@ typedef enum {
   ARIP_QUEUE_OP_TRY_GET,          /* () → (mv) */
   ARIP_QUEUE_OP_CLOSE,            /* () → () */
   ARIP_QUEUE_OP_LENGTH,           /* () → (u) */
+  ARIP_QUEUE_OP_UNGET,            /* (v) → ()        to the front, full or closed */
 
   ARIP_LOCK_OP_ACQUIRE = 32,      /* () → (b) abandoned */
   ARIP_LOCK_OP_TRY_ACQUIRE,       /* () → (bb) acquired, abandoned */

@@ -68,8 +68,8 @@ static struct {
   GCond         cond;
   GMutex        write_lock;
   AripChannel  *channel;
-  GMainContext *context;
-  GSource      *source;
+  GMainContext *context;    /* where events are emitted */
+  GPtrArray    *sources;    /* a reader in each context that awaits a reply */
   GHashTable   *pending;    /* serial → Pending */
   GHashTable   *objects;    /* id → AripShared, unowned */
   GPtrArray    *done;       /* Pending with a task, to complete unlocked */
@@ -312,10 +312,28 @@ on_client_readable (gint         fd,
   g_mutex_lock (&client.lock);
   if (!client.reading)
     more = arip_channel_read_nowait (client.channel);
-  if (!more)
-    g_clear_pointer (&client.source, g_source_unref);
   client_unlock ();
   return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Under the lock: replies are read in @context too (an asynchronous call
+ * made from a thread whose main context is not the worker's: the Python
+ * layer's, say). */
+static void
+ensure_reader (GMainContext *context)
+{
+  GSource *source;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+  for (guint i = 0; i < client.sources->len; i++)
+    if (g_source_get_context (client.sources->pdata[i]) == context)
+      return;
+  source = g_unix_fd_source_new (arip_channel_get_fd (client.channel), G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_client_readable), NULL, NULL);
+  g_source_set_static_name (source, "[arip] shared objects");
+  g_source_attach (source, context);
+  g_ptr_array_add (client.sources, source);
 }
 
 void
@@ -347,10 +365,8 @@ arip_shared_client_connect (gint          fd,
   client.done = g_ptr_array_new ();
   client.next_serial = 1;
   client.context = g_main_context_ref (context);
-  client.source = g_unix_fd_source_new (arip_channel_get_fd (channel), G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (client.source, G_SOURCE_FUNC (on_client_readable), NULL, NULL);
-  g_source_set_static_name (client.source, "[arip] shared objects");
-  g_source_attach (client.source, context);
+  client.sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  ensure_reader (context);
   client_unlock ();
 }
 
@@ -436,8 +452,12 @@ client_request_async (guint64       id,
       g_ptr_array_add (client.done != NULL ? client.done : (client.done = g_ptr_array_new ()),
                        pending);
     }
-  else if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
-    send_cancel (pending);
+  else
+    {
+      ensure_reader (g_task_get_context (task));
+      if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
+        send_cancel (pending);
+    }
   client_unlock ();
 }
 

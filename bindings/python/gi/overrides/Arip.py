@@ -40,6 +40,7 @@ from ..module import get_introspection_module
 from ..overrides import override
 from . import _arip_bridge as _bridge
 from . import _arip_plain as _plain
+from . import _arip_shared
 
 Arip = get_introspection_module('Arip')
 
@@ -765,3 +766,10 @@ class Pool(Arip.Pool):
 
 Pool = override(Pool)
 __all__.append('Pool')
+
+
+# The shared objects: Queue, Lock, Event, Semaphore, Condition, Barrier,
+# SharedMemory, SharedDict (and QueueClosed).
+_shared_classes = _arip_shared.install(Arip, override)
+globals().update(_shared_classes)
+__all__ += list(_shared_classes)

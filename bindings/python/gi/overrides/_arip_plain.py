@@ -46,6 +46,16 @@ def _bytes_variant(data):
     return GLib.Variant.new_from_bytes(_BYTES_TYPE, GLib.Bytes.new(bytes(data)), True)
 
 
+# Set by the override: Arip.Shared, and how a handle becomes an object.
+_shared_type = None
+_shared_from_variant = None
+
+
+def set_shared(shared_type, from_variant_func):
+    global _shared_type, _shared_from_variant
+    _shared_type, _shared_from_variant = shared_type, from_variant_func
+
+
 def _tagged(tag, value):
     return GLib.Variant.new_tuple(GLib.Variant('s', tag), GLib.Variant.new_variant(value))
 
@@ -79,6 +89,8 @@ def to_variant(value, _depth=0):
         return _tagged('memoryview', _bytes_variant(value.tobytes()))
     if isinstance(value, GLib.Variant):
         return _tagged('variant', value)
+    if _shared_type is not None and isinstance(value, _shared_type):
+        return _tagged('shared', value.to_variant())
     if isinstance(value, tuple):
         return GLib.Variant.new_tuple(*[GLib.Variant.new_variant(to_variant(item, depth))
                                         for item in value])
@@ -115,6 +127,8 @@ def from_variant(variant):
         inner = variant.get_child_value(1).get_variant()
         if tag == 'variant':
             return inner
+        if tag == 'shared' and _shared_from_variant is not None:
+            return _shared_from_variant(inner)
         if tag in ('bytearray', 'memoryview') and inner.get_type_string() == 'ay':
             data = inner.get_data_as_bytes().get_data()
             return bytearray(data) if tag == 'bytearray' else memoryview(data)
