@@ -151,6 +151,11 @@ function _toVariant(value, depth = 0) {
         return GLib.Variant.new_tuple([new GLib.Variant('s', 'variant'),
             GLib.Variant.new_variant(value)]);
     }
+    // A shared object goes as its handle, and comes out as the live object.
+    if (Arip.Shared !== undefined && value instanceof Arip.Shared) {
+        return GLib.Variant.new_tuple([new GLib.Variant('s', 'shared'),
+            GLib.Variant.new_variant(value.to_variant())]);
+    }
     if (Array.isArray(value)) {
         return GLib.Variant.new_array(new GLib.VariantType('v'),
             value.map(item => GLib.Variant.new_variant(_toVariant(item, depth + 1))));
@@ -179,6 +184,8 @@ function _fromVariant(variant) {
         const inner = variant.get_child_value(1).get_variant();
         if (tag === 'variant')
             return inner;
+        if (tag === 'shared' && Arip.Shared !== undefined)
+            return Arip.Shared.from_variant(inner);
         if ((tag === 'bytearray' || tag === 'memoryview') && inner.get_type_string() === 'ay')
             return inner.get_data_as_bytes().toArray();
     } else if (type === 'av' || (type.startsWith('(') && /^\(v*\)$/.test(type))) {
@@ -337,4 +344,90 @@ function _init() {
         Gio._promisify(Arip.Pool.prototype, 'close_async', 'close_finish');
         Gio._promisify(Arip.Pool.prototype, 'map_async', 'map_finish');
     }
+    if (Arip.Shared !== undefined)
+        _overrideShared();
+}
+
+// The shared objects: every _async method returns a promise, and the
+// plain forms take and give plain values: `await queue.put({a: 1})`,
+// `await queue.get()`, `for await (const item of queue)` until it is
+// closed, `await lock.acquire()`, `await event.wait()`.
+function _isCode(error, code) {
+    return error instanceof GLib.Error && error.matches(Arip.error_quark(), code);
+}
+
+function _decode(variant) {
+    try {
+        return _fromVariant(variant);
+    } catch (e) {
+        return variant;   // put by C code: the GLib.Variant as it is
+    }
+}
+
+function _overrideShared() {
+    const pairs = [
+        ['Queue', ['put', 'get']],
+        ['Lock', ['acquire']],
+        ['Event', ['wait']],
+        ['Semaphore', ['acquire']],
+        ['Condition', ['wait']],
+        ['Barrier', ['wait']],
+        ['SharedDict', ['set', 'lookup', 'replace']],
+    ];
+    for (const [type, methods] of pairs) {
+        for (const method of methods)
+            Gio._promisify(Arip[type].prototype, `${method}_async`, `${method}_finish`);
+    }
+
+    Object.assign(Arip.Queue.prototype, {
+        put(value, cancellable = null) {
+            return this.put_async(_toVariant(value), cancellable);
+        },
+        async get(cancellable = null) {
+            return _decode(await this.get_async(cancellable));
+        },
+        async *[Symbol.asyncIterator]() {
+            for (;;) {
+                let item;
+                try {
+                    item = await this.get_async(null);
+                } catch (e) {
+                    if (_isCode(e, Arip.Error.CLOSED))
+                        return;
+                    throw e;
+                }
+                yield _decode(item);
+            }
+        },
+    });
+    Arip.Lock.prototype.acquire = function (cancellable = null) {
+        return this.acquire_async(cancellable);
+    };
+    Arip.Semaphore.prototype.acquire = function (cancellable = null) {
+        return this.acquire_async(cancellable);
+    };
+    Arip.Event.prototype.wait = function (cancellable = null) {
+        return this.wait_async(cancellable);
+    };
+    Arip.Condition.prototype.wait = function (cancellable = null) {
+        return this.wait_async(cancellable);
+    };
+    Arip.Barrier.prototype.wait = async function (cancellable = null) {
+        // GJS leaves out the boolean that only says "no error".
+        const result = await this.wait_async(cancellable);
+        return Array.isArray(result) ? result[result.length - 1] : result;
+    };
+    Object.assign(Arip.SharedDict.prototype, {
+        async setValue(key, value) {
+            await this.set_async(key, _toVariant(value), null);
+        },
+        async getValue(key) {
+            const value = await this.lookup_async(key, null);
+            return value === null ? undefined : _decode(value);
+        },
+        compareAndSet(key, expected, value) {
+            return this.replace_async(key, expected === undefined ? null : _toVariant(expected),
+                _toVariant(value), null);
+        },
+    });
 }
