@@ -216,6 +216,8 @@ passed (GVariant *reply,
  * @out_index: (out) (optional): the place this wait arrived in, from 0
  * @error: return location for a #GError
  *
+ * Finishes [method@Arip.Barrier.wait_async].
+ *
  * Returns: %TRUE once all parties met; %FALSE with %ARIP_ERROR_BROKEN or
  *   %G_IO_ERROR_CANCELLED
  */
@@ -232,8 +234,8 @@ arip_barrier_wait_finish (AripBarrier   *self,
  * arip_barrier_wait_sync:
  * @self: a barrier
  * @timeout_ms: how long to wait, or -1 for no limit
- * @cancellable: (nullable): a #GCancellable
  * @out_index: (out) (optional): the place this wait arrived in, from 0
+ * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
  * Blocks at the barrier until all parties are there.
@@ -244,8 +246,8 @@ arip_barrier_wait_finish (AripBarrier   *self,
 gboolean
 arip_barrier_wait_sync (AripBarrier   *self,
                         gint           timeout_ms,
-                        GCancellable  *cancellable,
                         guint         *out_index,
+                        GCancellable  *cancellable,
                         GError       **error)
 {
   g_return_val_if_fail (ARIP_IS_BARRIER (self), FALSE);
@@ -291,6 +293,8 @@ arip_barrier_reset (AripBarrier *self)
  * arip_barrier_get_parties:
  * @self: a barrier
  *
+ * How many waits meet at the barrier, set when it was made.
+ *
  * Returns: how many waits meet at the barrier
  */
 guint
@@ -303,6 +307,8 @@ arip_barrier_get_parties (AripBarrier *self)
 /**
  * arip_barrier_get_n_waiting:
  * @self: a barrier
+ *
+ * How many waits are under way at the barrier, in every process.
  *
  * Returns: how many wait at the barrier now
  */

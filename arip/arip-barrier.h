@@ -34,8 +34,8 @@ gboolean     arip_barrier_wait_finish (AripBarrier         *self,
 ARIP_AVAILABLE_IN_ALL
 gboolean     arip_barrier_wait_sync   (AripBarrier         *self,
                                        gint                 timeout_ms,
-                                       GCancellable        *cancellable,
                                        guint               *out_index,
+                                       GCancellable        *cancellable,
                                        GError             **error);
 ARIP_AVAILABLE_IN_ALL
 void         arip_barrier_abort       (AripBarrier         *self);

@@ -902,7 +902,10 @@ arip_broker_connect (gint    *out_fd,
   ensure_thread ();
   holder->in_source = g_unix_fd_source_new (arip_channel_get_fd (channel),
                                             G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (holder->in_source, G_SOURCE_FUNC (on_holder_readable), holder, NULL);
+  /* A reference of its own: the child's exit may drop the holder in
+   * another thread while this source is being dispatched. */
+  g_source_set_callback (holder->in_source, G_SOURCE_FUNC (on_holder_readable),
+                         holder_ref (holder), (GDestroyNotify) holder_unref);
   g_source_set_static_name (holder->in_source, "[arip] shared read");
   g_source_attach (holder->in_source, broker.context);
   arip_broker_unlock ();

@@ -211,6 +211,8 @@ arip_condition_new (AripLock *lock)
  * arip_condition_get_lock:
  * @self: a condition
  *
+ * The lock the condition's waits let go and take back.
+ *
  * Returns: (transfer none): the condition's lock
  */
 AripLock *
@@ -248,6 +250,8 @@ arip_condition_wait_async (AripCondition       *self,
  * @self: a condition
  * @result: the result given to the callback
  * @error: return location for a #GError
+ *
+ * Finishes [method@Arip.Condition.wait_async].
  *
  * Returns: %TRUE if notified; %FALSE with %G_IO_ERROR_CANCELLED, or
  *   %ARIP_ERROR_INVALID_STATE if the lock was not held. Either way the

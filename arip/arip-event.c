@@ -151,6 +151,8 @@ arip_event_clear (AripEvent *self)
  * arip_event_is_set:
  * @self: an event
  *
+ * Whether the event is set now, for every process.
+ *
  * Returns: whether the event is set
  */
 gboolean
@@ -193,6 +195,8 @@ arip_event_wait_async (AripEvent           *self,
  * @self: an event
  * @result: the result given to the callback
  * @error: return location for a #GError
+ *
+ * Finishes [method@Arip.Event.wait_async].
  *
  * Returns: %TRUE once the event was set; %FALSE with %G_IO_ERROR_CANCELLED
  */

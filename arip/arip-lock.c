@@ -231,6 +231,8 @@ took (AripLock *self,
  * @result: the result given to the callback
  * @error: return location for a #GError
  *
+ * Finishes [method@Arip.Lock.acquire_async].
+ *
  * Returns: %TRUE if this process holds the lock now; %FALSE with
  *   %G_IO_ERROR_CANCELLED (it does not)
  */

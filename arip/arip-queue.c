@@ -347,6 +347,8 @@ arip_queue_put_async (AripQueue           *self,
  * @result: the result given to the callback
  * @error: return location for a #GError
  *
+ * Finishes arip_queue_put_async().
+ *
  * Returns: %TRUE if the item was put; %FALSE with %G_IO_ERROR_CANCELLED
  *   (nothing was put) or %ARIP_ERROR_CLOSED
  */
@@ -459,6 +461,9 @@ unbox (GVariant *reply)
  *   descriptors that came with the item
  * @error: return location for a #GError
  *
+ * Finishes [method@Arip.Queue.get_async], with the descriptors that came
+ * with the item (`h` handles in it index them).
+ *
  * Returns: (transfer full): the item, or %NULL with %G_IO_ERROR_CANCELLED
  *   or %ARIP_ERROR_CLOSED
  */
@@ -477,6 +482,8 @@ arip_queue_get_with_fds_finish (AripQueue     *self,
  * @result: the result given to the callback
  * @error: return location for a #GError
  *
+ * Finishes [method@Arip.Queue.get_async].
+ *
  * Returns: (transfer full): the item, or %NULL with %G_IO_ERROR_CANCELLED
  *   or %ARIP_ERROR_CLOSED
  */
@@ -492,10 +499,13 @@ arip_queue_get_finish (AripQueue     *self,
  * arip_queue_get_with_fds_sync:
  * @self: a queue
  * @timeout_ms: how long to wait for an item, or -1 for no limit
- * @cancellable: (nullable): a #GCancellable
  * @out_fd_list: (out) (optional) (nullable) (transfer full): the
  *   descriptors that came with the item
+ * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
+ *
+ * Like [method@Arip.Queue.get_sync], and hands back the descriptors
+ * that came with the item as well.
  *
  * Returns: (transfer full): the item, or %NULL with %G_IO_ERROR_TIMED_OUT,
  *   %G_IO_ERROR_CANCELLED (the item stays in the queue) or
@@ -504,8 +514,8 @@ arip_queue_get_finish (AripQueue     *self,
 GVariant *
 arip_queue_get_with_fds_sync (AripQueue     *self,
                               gint           timeout_ms,
-                              GCancellable  *cancellable,
                               GUnixFDList  **out_fd_list,
+                              GCancellable  *cancellable,
                               GError       **error)
 {
   g_return_val_if_fail (ARIP_IS_QUEUE (self), NULL);
@@ -533,7 +543,7 @@ arip_queue_get_sync (AripQueue     *self,
                      GCancellable  *cancellable,
                      GError       **error)
 {
-  return arip_queue_get_with_fds_sync (self, timeout_ms, cancellable, NULL, error);
+  return arip_queue_get_with_fds_sync (self, timeout_ms, NULL, cancellable, error);
 }
 
 /**
@@ -642,6 +652,8 @@ arip_queue_close (AripQueue *self)
  * arip_queue_get_length:
  * @self: a queue
  *
+ * How many items the queue holds now.
+ *
  * Returns: the number of items in the queue now
  */
 guint
@@ -661,6 +673,8 @@ arip_queue_get_length (AripQueue *self)
 /**
  * arip_queue_get_max_size:
  * @self: a queue
+ *
+ * The bound the queue was made with.
  *
  * Returns: the most items the queue holds, or 0 for no limit
  */

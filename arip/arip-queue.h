@@ -67,8 +67,8 @@ GVariant  *arip_queue_get_sync       (AripQueue           *self,
 ARIP_AVAILABLE_IN_ALL
 GVariant  *arip_queue_get_with_fds_sync (AripQueue        *self,
                                       gint                 timeout_ms,
-                                      GCancellable        *cancellable,
                                       GUnixFDList        **out_fd_list,
+                                      GCancellable        *cancellable,
                                       GError             **error);
 ARIP_AVAILABLE_IN_ALL
 gboolean   arip_queue_try_put        (AripQueue           *self,

@@ -226,6 +226,8 @@ arip_semaphore_acquire_async (AripSemaphore       *self,
  * @result: the result given to the callback
  * @error: return location for a #GError
  *
+ * Finishes arip_semaphore_acquire_async().
+ *
  * Returns: %TRUE if a unit was taken; %FALSE with %G_IO_ERROR_CANCELLED
  *   (none was)
  */
@@ -314,6 +316,11 @@ arip_semaphore_release (AripSemaphore  *self,
 /**
  * arip_semaphore_get_value:
  * @self: a semaphore
+ *
+ * Reads how many units are free at this moment. Another process may
+ * take or give some back at any time, so the figure is for reports, not
+ * for deciding whether an acquire would block: use
+ * [method@Arip.Semaphore.try_acquire] for that.
  *
  * Returns: the units free now
  */

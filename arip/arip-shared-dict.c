@@ -278,6 +278,8 @@ arip_shared_dict_set (AripSharedDict  *self,
  * @key: the key
  * @error: return location for a #GError
  *
+ * Reads the value @key has now, in whichever process set it.
+ *
  * Returns: (transfer full) (nullable): the value of @key, or %NULL (with
  *   @error unset) if it has none
  */
@@ -304,6 +306,9 @@ arip_shared_dict_lookup (AripSharedDict  *self,
  * @key: the key
  * @error: return location for a #GError
  *
+ * Takes @key and its value out of the dictionary, emitting
+ * [signal@Arip.SharedDict::changed] if it had one.
+ *
  * Returns: %TRUE if @key had a value
  */
 gboolean
@@ -327,6 +332,8 @@ arip_shared_dict_remove (AripSharedDict  *self,
  * arip_shared_dict_get_keys:
  * @self: a dictionary
  * @error: return location for a #GError
+ *
+ * Lists the keys that have a value now, as seen by every process.
  *
  * Returns: (transfer full) (nullable): the keys, in no order; %NULL with
  *   @error only in a child whose parent is gone
@@ -412,6 +419,8 @@ arip_shared_dict_set_async (AripSharedDict      *self,
  * @result: the result given to the callback
  * @error: return location for a #GError
  *
+ * Finishes arip_shared_dict_set_async().
+ *
  * Returns: %TRUE if it was set
  */
 gboolean
@@ -454,6 +463,8 @@ arip_shared_dict_lookup_async (AripSharedDict      *self,
  * @self: a dictionary
  * @result: the result given to the callback
  * @error: return location for a #GError
+ *
+ * Finishes arip_shared_dict_lookup_async().
  *
  * Returns: (transfer full) (nullable): the value, or %NULL: none (@error
  *   unset), or a failure
@@ -505,6 +516,8 @@ arip_shared_dict_replace_async (AripSharedDict      *self,
  * @self: a dictionary
  * @result: the result given to the callback
  * @error: return location for a #GError
+ *
+ * Finishes arip_shared_dict_replace_async().
  *
  * Returns: %TRUE if it was replaced
  */

@@ -241,6 +241,8 @@ arip_shared_memory_get_data (AripSharedMemory *self,
  * arip_shared_memory_get_size:
  * @self: shared memory
  *
+ * Gets the size the memory was made with; it never changes.
+ *
  * Returns: its size in bytes
  */
 gsize

@@ -3,9 +3,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // aioprocessing's own example, with arip: a worker takes the lock, sets
-// the event and puts its items; the parent awaits the event, the lock and
-// the queue, and puts one more item, which the worker answers with. Exits
-// 0 when every item arrived, in order.
+// the event and puts its items; the parent awaits the event and then the
+// lock, puts one more item and closes the queue, while it reads the queue
+// until it is closed. Exits 0 when every item arrived, in order.
 
 import Arip from 'gi://Arip?version=1.0';
 import System from 'system';
@@ -16,8 +16,6 @@ const func = Arip.registerFunction('func', async (queue, event, lock, items) => 
     for (const item of items)
         await queue.put(item + 5);
     lock.release();
-    // What the parent put, once it had the lock.
-    return queue.get();
 });
 
 Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
@@ -25,21 +23,22 @@ Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
 async function example(queue, event, lock) {
     const worker = Arip.runInProcess(func, queue, event, lock, [1, 2, 3, 4, 5]);
     const got = [];
-    while (got.length < 5) {
-        got.push(await queue.get());
-        print(`Got result ${got[got.length - 1]}`);
+    for await (const result of queue) {   // until example2 closes it
+        print(`Got result ${result}`);
+        got.push(result);
     }
-    print(`The worker got ${await worker}`);
+    await worker;
     return got;
 }
 
 async function example2(queue, event, lock) {
     await event.wait();
-    await lock.acquire();
+    await lock.acquire();                 // the worker has put all its items
     await queue.put(78);
+    queue.close();
     lock.release();
 }
 
 const queue = Arip.Queue.new(0), event = Arip.Event.new(), lock = Arip.Lock.new();
 const [got] = await Promise.all([example(queue, event, lock), example2(queue, event, lock)]);
-System.exit(JSON.stringify(got) === '[6,7,8,9,10]' ? 0 : 1);
+System.exit(JSON.stringify(got) === '[6,7,8,9,10,78]' ? 0 : 1);

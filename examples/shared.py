@@ -5,9 +5,9 @@
 #
 # aioprocessing's own example, with arip: a worker takes the lock, sets
 # the event and puts its items (blocking calls, as with multiprocessing);
-# the parent awaits the event, the lock and the queue on asyncio, and
-# tells the worker to stop with one more item. Exits 0 when every item
-# arrived, in order.
+# the parent awaits the event and then the lock on asyncio, puts one more
+# item and closes the queue, while it reads the queue until it is closed.
+# Exits 0 when every item arrived, in order.
 
 import asyncio
 import sys
@@ -27,31 +27,29 @@ def func(queue, event, lock, items):
         for item in items:
             time.sleep(0.05)
             queue.put(item + 5)
-    # What the parent put, once it had the lock.
-    return queue.get()
 
 
 async def example(queue, event, lock):
     worker = asyncio.ensure_future(Arip.run_in_process(func, queue, event, lock, [1, 2, 3, 4, 5]))
     got = []
-    while len(got) < 5:
-        result = await queue.coro_get()
+    async for result in queue:      # until example2 closes it
         print('Got result {}'.format(result))
         got.append(result)
-    print('The worker got {}'.format(await worker))
+    await worker
     return got
 
 
 async def example2(queue, event, lock):
     await event.coro_wait()
-    async with lock:
+    async with lock:                # the worker has put all its items
         await queue.coro_put(78)
+        queue.close()               # what aioprocessing does with a None
 
 
 async def main():
     queue, lock, event = Arip.Queue(), Arip.Lock(), Arip.Event()
     got, _ = await asyncio.gather(example(queue, event, lock), example2(queue, event, lock))
-    return got == [6, 7, 8, 9, 10]
+    return got == [6, 7, 8, 9, 10, 78]
 
 
 if __name__ == '__main__':

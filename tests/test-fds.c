@@ -89,9 +89,11 @@ static void
 test_launcher (void)
 {
   g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  guint fds_before = arip_test_count_fds ();
+  guint fds_before = 0;
 
-  for (guint i = 0; i < 3; i++)
+  /* Counted after the first call: a start method may keep a descriptor
+   * or two from its first use on. */
+  for (guint i = 0; i < 4; i++)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GUnixFDList) out = NULL;
@@ -107,9 +109,15 @@ test_launcher (void)
       reply = arip_launcher_run_with_fds_finish (launcher, result, &out, &error);
       g_assert_no_error (error);
       check_exchange (reply, out, read_end);
+      g_clear_object (&out);
+      if (i == 0)
+        {
+          arip_test_iterate_for (200);
+          fds_before = arip_test_count_fds ();
+        }
     }
-  arip_test_iterate_for (50);
-  g_assert_cmpuint (arip_test_count_fds (), ==, fds_before);
+  /* Nothing of the calls stays open (the last child's may take a moment). */
+  arip_test_wait_until (arip_test_count_fds () <= fds_before);
 }
 
 static void

@@ -164,7 +164,7 @@ fn_barrier (AripCall *call, GVariant *args, gpointer user_data)
         g_usleep (1000);
       kill (getpid (), SIGKILL);
     }
-  if (!arip_barrier_wait_sync (barrier, -1, NULL, &index, &error))
+  if (!arip_barrier_wait_sync (barrier, -1, &index, NULL, &error))
     {
       arip_call_return_gerror (call, error);
       return;

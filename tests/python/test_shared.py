@@ -3,6 +3,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import os
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ CASES = {
 
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_case(case):
-    done = subprocess.run([sys.executable, str(HERE / 'shared.py'), case], cwd=HERE,
+    done = subprocess.run([sys.executable, os.path.join(HERE, 'shared.py'), case], cwd=HERE,
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == CASES[case], done.stderr
