@@ -747,7 +747,7 @@ handle_open (AripHolder *holder,
                                                                 g_type_name (state->klass->get_type ()),
                                                                 info)),
                                   n_fds),
-               n_fds > 0 ? g_steal_pointer (&fds) : NULL);
+               n_fds > 0 ? fds : NULL);
 }
 
 static void

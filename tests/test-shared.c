@@ -745,11 +745,12 @@ static void
 test_bad_handles (void)
 {
   g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GVariant) own = g_variant_ref_sink (arip_shared_to_variant (ARIP_SHARED (queue)));
   guint64 id, key;
   const char *name;
   GVariant *bad[4];
 
-  g_variant_get (arip_shared_to_variant (ARIP_SHARED (queue)), "(&stt)", &name, &id, &key);
+  g_variant_get (own, "(&stt)", &name, &id, &key);
   bad[0] = g_variant_new ("(stt)", "AripQueue", id, key + 1);     /* another key */
   bad[1] = g_variant_new ("(stt)", "AripQueue", id + 1000, key);  /* no such object */
   bad[2] = g_variant_new ("(stt)", "AripLock", id, key);          /* another type */
@@ -788,8 +789,9 @@ test_bad_handles (void)
   {
     g_autoptr(GError) error = NULL;
 
-    g_assert_null (arip_shared_from_variant (g_variant_new ("(stt)", "AripQueue", id + 7, key),
-                                             &error));
+    g_autoptr(GVariant) stale = g_variant_ref_sink (g_variant_new ("(stt)", "AripQueue", id + 7, key));
+
+    g_assert_null (arip_shared_from_variant (stale, &error));
     g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_STATE);
   }
 }
