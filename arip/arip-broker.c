@@ -50,6 +50,8 @@ static struct {
   GCond         cond;
   GHashTable   *states;         /* id → AripSharedState, unowned */
   GPtrArray    *done;           /* local waiters to complete after the lock */
+  gboolean      wake_sync;      /* a _sync waiter here is done: wake it after the lock */
+  guint         cond_waiters;   /* _sync waiters asleep on the condition */
   GMainContext *context;
   GThread      *thread;
   guint64       next_id;
@@ -130,13 +132,20 @@ void
 arip_broker_unlock (void)
 {
   g_autoptr(GPtrArray) done = NULL;
+  gboolean wake;
 
   if (broker.done->len > 0)
     {
       done = broker.done;
       broker.done = g_ptr_array_new ();
     }
+  /* (A broadcast is a system call even with nobody to wake.) */
+  wake = broker.wake_sync && broker.cond_waiters > 0;
+  broker.wake_sync = FALSE;
   g_mutex_unlock (&broker.lock);
+  /* Not under the lock: the waiter would wake only to wait for it. */
+  if (wake)
+    g_cond_broadcast (&broker.cond);
 
   for (guint i = 0; done != NULL && i < done->len; i++)
     {
@@ -316,6 +325,7 @@ holder_send (AripHolder  *holder,
       g_source_set_callback (holder->out_source, G_SOURCE_FUNC (on_writable),
                              holder_ref (holder), (GDestroyNotify) holder_unref);
       g_source_set_static_name (holder->out_source, "[arip] shared write");
+      g_source_set_can_recurse (holder->out_source, TRUE);
       g_source_attach (holder->out_source, broker.context);
     }
   if (arip_channel_get_queued_bytes (holder->channel) > ARIP_SHARED_MAX_QUEUED)
@@ -331,7 +341,7 @@ complete_local (AripWaiter *waiter)
 {
   waiter->done = TRUE;
   if (waiter->sync)
-    g_cond_broadcast (&broker.cond);
+    broker.wake_sync = TRUE;
   else
     g_ptr_array_add (broker.done, waiter);
 }
@@ -554,9 +564,15 @@ arip_broker_run_sync (AripSharedState  *state,
                                                 _("Operation was cancelled")));
   while (!waiter->done)
     {
+      gboolean woken = TRUE;
+
+      broker.cond_waiters++;
       if (deadline < 0)
         g_cond_wait (&broker.cond, &broker.lock);
-      else if (!g_cond_wait_until (&broker.cond, &broker.lock, deadline))
+      else
+        woken = g_cond_wait_until (&broker.cond, &broker.lock, deadline);
+      broker.cond_waiters--;
+      if (!woken && !waiter->done)
         {
           /* A waiter that the type ends itself (a condition taking its
            * lock back) is then waited for without a limit. */
@@ -780,6 +796,14 @@ handle_request (AripHolder *holder,
         }
       return;
 
+    case ARIP_SHARED_OP_SYNC:
+      /* Answered in turn: after every request before it. */
+      holder_send (holder,
+                   arip_frame_encode (ARIP_FRAME_REPLY,
+                                      g_variant_new ("(ubv)", serial, FALSE, g_variant_new ("()")), 0),
+                   NULL);
+      return;
+
     case ARIP_SHARED_OP_ACK:
       if (g_variant_is_of_type (arg, G_VARIANT_TYPE ("(u)")))
         {
@@ -907,6 +931,10 @@ arip_broker_connect (gint    *out_fd,
   g_source_set_callback (holder->in_source, G_SOURCE_FUNC (on_holder_readable),
                          holder_ref (holder), (GDestroyNotify) holder_unref);
   g_source_set_static_name (holder->in_source, "[arip] shared read");
+  /* Nothing in the broker's thread iterates its context again: a source
+   * that may recurse spares GLib taking its descriptor out of the poll
+   * and back at each dispatch (two wake-ups of the context each time). */
+  g_source_set_can_recurse (holder->in_source, TRUE);
   g_source_attach (holder->in_source, broker.context);
   arip_broker_unlock ();
 
@@ -918,6 +946,10 @@ void
 arip_holder_close (AripHolder *holder)
 {
   arip_broker_lock ();
+  /* What the child sent before it ended (puts it did not wait for) is
+   * taken in first. */
+  if (!holder->gone)
+    arip_channel_read_nowait (holder->channel);
   holder_drop (holder);
   arip_broker_unlock ();
   holder_unref (holder);

@@ -11,6 +11,7 @@
 #include "arip-call.h"
 #include "arip-call-private.h"
 #include "arip-error.h"
+#include "arip-shared-private.h"
 #include "arip-worker-private.h"
 
 /**
@@ -145,6 +146,8 @@ send_frame (AripCall  *self,
 {
   gboolean ok = FALSE;
 
+  /* What the parent learns from this finds the call's puts done. */
+  arip_shared_client_drain ();
   g_mutex_lock (&self->lock);
   if (self->channel != NULL &&
       arip_channel_send_bytes (self->channel, frame, NULL, error))
@@ -167,6 +170,7 @@ send_value (AripCall       *self,
 {
   gboolean ok = FALSE;
 
+  arip_shared_client_drain ();
   g_mutex_lock (&self->lock);
   if (self->channel != NULL &&
       arip_channel_send_value_with_fds (self->channel, kind, value, fds, error))

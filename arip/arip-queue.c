@@ -27,6 +27,16 @@
  * After arip_queue_close(), puts fail with %ARIP_ERROR_CLOSED; gets drain
  * what is left, then fail with %ARIP_ERROR_CLOSED.
  *
+ * In a child, arip_queue_put_sync() with no timeout and no cancellable
+ * does not wait for the parent's answer while the queue has room (as a
+ * multiprocessing queue's put does not): the item is on its way, and
+ * anything the child does afterwards (a call's result, a message, another
+ * shared object's operation) reaches the parent after it. So a child
+ * puts tens of thousands of items a second. Should the queue be closed
+ * while such puts are on their way, they do not get in, and the child's
+ * next put fails with %ARIP_ERROR_CLOSED saying how many did not. A
+ * child that dies after its puts has still put them.
+ *
  * Items may hold handles of other shared objects; `h` handles in an item
  * index the descriptors put with it (arip_queue_put_with_fds_sync()),
  * which come out with it (arip_queue_get_with_fds_sync()).
@@ -89,6 +99,18 @@ hand_to_getter (QueueState *queue,
   return TRUE;
 }
 
+/* What a put answers: how many more items fit now, as a child's credit
+ * for puts it does not wait for. */
+static GVariant *
+room_reply (QueueState *queue)
+{
+  guint room = G_MAXUINT32;
+
+  if (queue->max_size > 0)
+    room = queue->items.length < queue->max_size ? queue->max_size - queue->items.length : 0;
+  return g_variant_new ("(u)", room);
+}
+
 /* Room was made: the first waiting putter's item goes in. */
 static void
 admit_putter (QueueState *queue)
@@ -103,7 +125,7 @@ admit_putter (QueueState *queue)
     return;
   g_variant_get (putter->arg, "(v)", &value);
   g_queue_push_tail (&queue->items, item_new (value, putter->fds));
-  arip_waiter_return (putter, &queue->putters, g_variant_new ("()"), NULL);
+  arip_waiter_return (putter, &queue->putters, room_reply (queue), NULL);
 }
 
 static void
@@ -126,6 +148,7 @@ queue_run (AripSharedState *state,
     {
     case ARIP_QUEUE_OP_PUT:
     case ARIP_QUEUE_OP_TRY_PUT:
+    case ARIP_QUEUE_OP_POST:
       {
         g_autoptr(GVariant) value = NULL;
 
@@ -139,10 +162,17 @@ queue_run (AripSharedState *state,
         g_variant_get (waiter->arg, "(v)", &value);
         if (queue->getters.head != NULL)
           hand_to_getter (queue, item_new (value, waiter->fds));
-        else if (queue->max_size == 0 || queue->items.length < queue->max_size)
+        else if (queue->max_size == 0 || queue->items.length < queue->max_size ||
+                 (waiter->op == ARIP_QUEUE_OP_POST &&
+                  queue->items.length < queue->max_size + ARIP_SHARED_POST_WINDOW))
+          /* A post is in even if other producers filled the queue since
+           * its child last heard of room: it has gone on as if it were,
+           * and what it does next must find the item there. */
           g_queue_push_tail (&queue->items, item_new (value, waiter->fds));
-        else if (waiter->op == ARIP_QUEUE_OP_PUT)
+        else if (waiter->op != ARIP_QUEUE_OP_TRY_PUT)
           {
+            /* (A post beyond what any child of ours has in flight: not
+             * ours, and it waits like a put.) */
             arip_waiter_park (waiter, &queue->putters);
             return;
           }
@@ -152,8 +182,8 @@ queue_run (AripSharedState *state,
             return;
           }
         arip_waiter_return (waiter, NULL,
-                            waiter->op == ARIP_QUEUE_OP_PUT ? g_variant_new ("()")
-                                                            : g_variant_new ("(b)", TRUE),
+                            waiter->op == ARIP_QUEUE_OP_TRY_PUT ? g_variant_new ("(b)", TRUE)
+                                                                : room_reply (queue),
                             NULL);
         return;
       }
@@ -271,6 +301,9 @@ queue_opened (AripShared   *object,
       return FALSE;
     }
   g_variant_get (info, "(u)", &ARIP_QUEUE (object)->max_size);
+  /* Into an unbounded queue a put never waits: it need not wait for its
+   * answer either. A bounded one learns its room from a first answer. */
+  arip_shared_set_credit (object, ARIP_QUEUE (object)->max_size == 0 ? G_MAXUINT : 0);
   return TRUE;
 }
 
@@ -385,15 +418,45 @@ arip_queue_put_with_fds_sync (AripQueue     *self,
                               GCancellable  *cancellable,
                               GError       **error)
 {
+  AripShared *shared = ARIP_SHARED (self);
   g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) local_error = NULL;
 
   g_return_val_if_fail (ARIP_IS_QUEUE (self), FALSE);
   g_return_val_if_fail (item != NULL, FALSE);
 
-  reply = arip_shared_request_sync (ARIP_SHARED (self), ARIP_QUEUE_OP_PUT,
-                                    g_variant_new ("(v)", item), fd_list, timeout_ms,
-                                    cancellable, NULL, error);
-  return reply != NULL;
+  if (!arip_shared_check_posts (shared, error))
+    {
+      g_variant_unref (g_variant_ref_sink (item));
+      return FALSE;
+    }
+  /* In a child, with room known and nothing to time out or cancel: on
+   * its way, the put is as good as done (see the type's description). */
+  if (timeout_ms < 0 && cancellable == NULL && arip_shared_may_post (shared))
+    return arip_shared_post (shared, ARIP_QUEUE_OP_POST, g_variant_new ("(v)", item), fd_list,
+                             error);
+
+  reply = arip_shared_request_sync (shared, ARIP_QUEUE_OP_PUT, g_variant_new ("(v)", item),
+                                    fd_list, timeout_ms, cancellable, NULL, &local_error);
+  if (reply == NULL)
+    {
+      /* Posts answered while this put waited were refused too: say so. */
+      g_autoptr(GError) refusal = NULL;
+
+      if (!arip_shared_check_posts (shared, &refusal))
+        g_propagate_error (error, g_steal_pointer (&refusal));
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  if (!arip_shared_is_owner (shared))
+    {
+      guint room;
+
+      g_variant_get (reply, "(u)", &room);
+      arip_shared_set_credit (shared, room);
+    }
+  return TRUE;
 }
 
 /**

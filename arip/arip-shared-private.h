@@ -34,6 +34,9 @@ G_BEGIN_DECLS
 #define ARIP_SHARED_PROTOCOL_VERSION 1
 /* A handle: the type's name, the object's number, its key. */
 #define ARIP_SHARED_HANDLE_TYPE_STRING "(stt)"
+/* Posts a child has in flight at most, over all its objects (see
+ * arip_shared_post()). */
+#define ARIP_SHARED_POST_WINDOW 64u
 /* What a connection may have queued for a peer that does not read. */
 #define ARIP_SHARED_MAX_QUEUED (64u * 1024u * 1024u)
 
@@ -42,14 +45,17 @@ typedef enum {
   ARIP_SHARED_OP_OPEN = 1,        /* (t) key → (sv) type, what opening needs */
   ARIP_SHARED_OP_CANCEL,          /* (u) serial of a parked request: no reply */
   ARIP_SHARED_OP_ACK,             /* (u) serial of a reply that asked for one: no reply */
+  ARIP_SHARED_OP_SYNC,            /* () → ()         every earlier request was answered */
 
-  ARIP_QUEUE_OP_PUT = 16,         /* (v) → ()        waits while full */
+  ARIP_QUEUE_OP_PUT = 16,         /* (v) → (u) room  waits while full */
   ARIP_QUEUE_OP_TRY_PUT,          /* (v) → (b) */
   ARIP_QUEUE_OP_GET,              /* () → (v)        waits while empty */
   ARIP_QUEUE_OP_TRY_GET,          /* () → (mv) */
   ARIP_QUEUE_OP_CLOSE,            /* () → () */
   ARIP_QUEUE_OP_LENGTH,           /* () → (u) */
   ARIP_QUEUE_OP_UNGET,            /* (v) → ()        to the front, full or closed */
+  ARIP_QUEUE_OP_POST,             /* (v) → (u) room  a child's put that did not wait: in
+                                   * even if full (the child believed there was room) */
 
   ARIP_LOCK_OP_ACQUIRE = 32,      /* () → (b) abandoned */
   ARIP_LOCK_OP_TRY_ACQUIRE,       /* () → (bb) acquired, abandoned */
@@ -279,6 +285,32 @@ GVariant     *arip_shared_request_sync   (AripShared         *self,
 GVariant     *arip_shared_request_now    (AripShared         *self,
                                           guint               op,
                                           GVariant           *arg);
+
+/* Posting: a child's request that does not wait for its reply (a put
+ * into a queue with room). Requests on the connection are answered in
+ * order, so whatever the child asks afterwards sees it done. @credit is
+ * how many more may go before a reply says there is room again
+ * (G_MAXUINT: no limit); each post spends one. */
+void          arip_shared_set_credit     (AripShared         *self,
+                                          guint               credit);
+/* TRUE if @self may post now: in a child, with credit left and no post
+ * refused before. */
+gboolean      arip_shared_may_post       (AripShared         *self);
+/* FALSE with @error, once, if a post of @self was refused (the queue was
+ * closed meanwhile): what the next request of that kind must fail with. */
+gboolean      arip_shared_check_posts    (AripShared         *self,
+                                          GError            **error);
+/* Sends @op without waiting; consumes @arg. FALSE with @error if it could
+ * not be sent. */
+gboolean      arip_shared_post           (AripShared         *self,
+                                          guint               op,
+                                          GVariant           *arg,
+                                          GUnixFDList        *fds,
+                                          GError            **error);
+/* In a worker, before a call's result or a message goes to the parent:
+ * waits until the parent has answered every post, so that what the
+ * parent learns next finds them done. */
+void          arip_shared_client_drain   (void);
 
 /* The classes, for a process that opens a handle. */
 extern const AripSharedStateClass arip_queue_state_class;

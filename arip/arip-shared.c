@@ -34,6 +34,12 @@ typedef struct {
   AripSharedState *state;   /* in the process that made it */
   guint64          id;
   guint64          key;
+  /* In a child, under the client's lock: its posts. */
+  guint            credit;      /* posts that may go before a reply says more */
+  guint            posted;      /* sent, not answered */
+  guint            refused;     /* answered with an error */
+  gboolean         post_failed; /* one was: no more posts */
+  GError          *post_error;  /* the first refusal, for the next request */
 } AripSharedPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (AripShared, arip_shared, G_TYPE_OBJECT)
@@ -61,7 +67,10 @@ typedef struct {
   GError       *error;
   GCancellable *cancellable;
   gulong        cancel_id;
+  AripShared   *posted_by;  /* a post of this object's: nobody waits */
 } Pending;
+
+
 
 static struct {
   GMutex        lock;       /* all below but the channel's writing side */
@@ -74,6 +83,8 @@ static struct {
   GHashTable   *objects;    /* id → AripShared, unowned */
   GPtrArray    *done;       /* Pending with a task, to complete unlocked */
   guint32       next_serial;
+  guint         posted;     /* posts not answered yet */
+  guint         cond_waiters; /* _sync calls asleep on the condition */
   gboolean      reading;    /* a _sync call polls the socket */
   GError       *error;      /* the connection is gone */
 } client;
@@ -85,7 +96,17 @@ pending_free (Pending *pending)
   g_clear_error (&pending->error);
   g_clear_object (&pending->task);
   g_clear_object (&pending->cancellable);
+  g_clear_object (&pending->posted_by);
   g_free (pending);
+}
+
+/* Under the lock. (A broadcast is a system call even with nobody to
+ * wake.) */
+static void
+wake_waiters (void)
+{
+  if (client.cond_waiters > 0)
+    g_cond_broadcast (&client.cond);
 }
 
 /* Under the lock: let go, then complete what was completed meanwhile. */
@@ -105,6 +126,12 @@ client_unlock (void)
     {
       Pending *pending = done->pdata[i];
 
+      if (pending->posted_by != NULL)
+        {
+          /* Its object may go now: not under the lock. */
+          pending_free (pending);
+          continue;
+        }
       if (pending->cancel_id != 0)
         g_cancellable_disconnect (pending->cancellable, pending->cancel_id);
       if (pending->error != NULL)
@@ -116,15 +143,39 @@ client_unlock (void)
     }
 }
 
+/* Under the lock: a post was answered. */
+static void
+post_answered (Pending *pending)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (pending->posted_by);
+
+  priv->posted--;
+  client.posted--;
+  if (pending->error != NULL)
+    {
+      priv->post_failed = TRUE;
+      priv->refused++;
+      if (priv->post_error == NULL)
+        priv->post_error = g_steal_pointer (&pending->error);
+    }
+  else if (pending->reply != NULL && g_variant_is_of_type (pending->reply->value, G_VARIANT_TYPE ("(u)")))
+    g_variant_get (pending->reply->value, "(u)", &priv->credit);
+}
+
 static void
 complete (Pending *pending)
 {
   pending->done = TRUE;
   g_hash_table_steal (client.pending, GUINT_TO_POINTER (pending->serial));
-  if (pending->task != NULL)
+  if (pending->posted_by != NULL)
+    {
+      post_answered (pending);
+      g_ptr_array_add (client.done, pending);
+    }
+  else if (pending->task != NULL)
     g_ptr_array_add (client.done, pending);
   else
-    g_cond_broadcast (&client.cond);
+    wake_waiters ();
 }
 
 /* Sends a request; under the lock (or before anyone can read). */
@@ -296,10 +347,12 @@ on_client_closed (AripChannel  *channel,
       pending->error = g_error_copy (client.error);
       pending->done = TRUE;
       g_hash_table_iter_steal (&iter);
-      if (pending->task != NULL)
+      if (pending->posted_by != NULL)
+        post_answered (pending);
+      if (pending->task != NULL || pending->posted_by != NULL)
         g_ptr_array_add (client.done, pending);
     }
-  g_cond_broadcast (&client.cond);
+  wake_waiters ();
 }
 
 static gboolean
@@ -332,6 +385,9 @@ ensure_reader (GMainContext *context)
   source = g_unix_fd_source_new (arip_channel_get_fd (client.channel), G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_callback (source, G_SOURCE_FUNC (on_client_readable), NULL, NULL);
   g_source_set_static_name (source, "[arip] shared objects");
+  /* Replies are read and let go before callbacks run: a nested loop in
+   * one may dispatch this again. Spares GLib two wake-ups per dispatch. */
+  g_source_set_can_recurse (source, TRUE);
   g_source_attach (source, context);
   g_ptr_array_add (client.sources, source);
 }
@@ -417,7 +473,7 @@ on_client_cancelled (GCancellable *cancellable,
   if (pending->task != NULL)
     send_cancel (pending);
   else
-    g_cond_broadcast (&client.cond);   /* a _sync call notices */
+    wake_waiters ();   /* a _sync call notices */
   g_mutex_unlock (&client.lock);
 }
 
@@ -536,12 +592,17 @@ client_request_sync (guint64        id,
             g_cancellable_release_fd (cancellable);
           arip_channel_read_nowait (client.channel);
           /* Another waiter may read now. */
-          g_cond_broadcast (&client.cond);
+          wake_waiters ();
         }
-      else if (deadline >= 0 && !pending->cancel_sent)
-        g_cond_wait_until (&client.cond, &client.lock, deadline);
       else
-        g_cond_wait (&client.cond, &client.lock);
+        {
+          client.cond_waiters++;
+          if (deadline >= 0 && !pending->cancel_sent)
+            g_cond_wait_until (&client.cond, &client.lock, deadline);
+          else
+            g_cond_wait (&client.cond, &client.lock);
+          client.cond_waiters--;
+        }
     }
   client_unlock ();
 
@@ -587,6 +648,8 @@ arip_shared_finalize (GObject *object)
         g_hash_table_remove (client.objects, &priv->id);
       g_mutex_unlock (&client.lock);
     }
+
+  g_clear_error (&priv->post_error);
 
   G_OBJECT_CLASS (arip_shared_parent_class)->finalize (object);
 }
@@ -862,6 +925,97 @@ arip_shared_request_now (AripShared *self,
   if (reply == NULL)
     g_warning ("%s: %s", G_OBJECT_TYPE_NAME (self), error->message);
   return reply;
+}
+
+void
+arip_shared_set_credit (AripShared *self,
+                        guint       credit)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+
+  g_mutex_lock (&client.lock);
+  priv->credit = credit;
+  g_mutex_unlock (&client.lock);
+}
+
+gboolean
+arip_shared_may_post (AripShared *self)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+  gboolean may;
+
+  if (priv->state != NULL || priv->id == 0)
+    return FALSE;
+  g_mutex_lock (&client.lock);
+  may = client.channel != NULL && client.error == NULL && client.posted < ARIP_SHARED_POST_WINDOW &&
+        !priv->post_failed && priv->posted < priv->credit;
+  g_mutex_unlock (&client.lock);
+  return may;
+}
+
+gboolean
+arip_shared_check_posts (AripShared  *self,
+                         GError     **error)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+  g_autoptr(GError) refusal = NULL;
+
+  if (priv->state != NULL)
+    return TRUE;
+  g_mutex_lock (&client.lock);
+  refusal = g_steal_pointer (&priv->post_error);
+  g_mutex_unlock (&client.lock);
+  if (refusal == NULL)
+    return TRUE;
+  g_set_error (error, refusal->domain, refusal->code,
+               g_dngettext (GETTEXT_PACKAGE, "%s (%u item put before did not get in)",
+                            "%s (%u items put before did not get in)", priv->refused),
+               refusal->message, priv->refused);
+  return FALSE;
+}
+
+gboolean
+arip_shared_post (AripShared   *self,
+                  guint         op,
+                  GVariant     *arg,
+                  GUnixFDList  *fds,
+                  GError      **error)
+{
+  AripSharedPrivate *priv = arip_shared_get_instance_private (self);
+  Pending *pending = g_new0 (Pending, 1);
+  gboolean ok;
+
+  g_mutex_lock (&client.lock);
+  ok = client_start (pending, op, priv->id, arg, fds, error);
+  if (ok)
+    {
+      /* Nobody can answer it before the lock is let go. */
+      pending->posted_by = g_object_ref (self);
+      priv->posted++;
+      client.posted++;
+    }
+  client_unlock ();
+  if (!ok)
+    pending_free (pending);
+  return ok;
+}
+
+void
+arip_shared_client_drain (void)
+{
+  gboolean any;
+
+  g_mutex_lock (&client.lock);
+  any = client.posted > 0 && client.error == NULL;
+  g_mutex_unlock (&client.lock);
+  /* Answers come in order: once this one is in, so are the posts'. */
+  if (any)
+    {
+      GVariant *reply = client_request_sync (0, ARIP_SHARED_OP_SYNC, g_variant_new ("()"), NULL, -1,
+                                             NULL, NULL, NULL);
+
+      g_clear_pointer (&reply, g_variant_unref);
+    }
 }
 
 /* ------------------------------------------------------------------ */

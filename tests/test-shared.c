@@ -54,6 +54,41 @@ fn_put (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(u)", n));
 }
 
+/* ((stt)u): puts 0 .. n - 1 and dies before it answers: puts a child
+ * did not wait for must not die with it. */
+static void
+fn_put_and_die (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(AripQueue) queue = open_shared (call, handle, ARIP_TYPE_QUEUE);
+  guint32 n;
+
+  if (queue == NULL)
+    return;
+  g_variant_get_child (args, 1, "u", &n);
+  for (guint32 i = 0; i < n; i++)
+    g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (i), -1, NULL, NULL));
+  kill (getpid (), SIGKILL);
+}
+
+/* ((stt)): puts 0, 1, 2 ... until a put fails; answers how many were
+ * put and the error, (uis). */
+static void
+fn_put_until_closed (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(AripQueue) queue = open_shared (call, handle, ARIP_TYPE_QUEUE);
+  g_autoptr(GError) error = NULL;
+  guint32 n = 0;
+
+  if (queue == NULL)
+    return;
+  while (arip_queue_put_sync (queue, g_variant_new_uint32 (n), -1, NULL, &error))
+    n++;
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_CLOSED);
+  arip_call_return_value (call, g_variant_new ("(uis)", n, error->code, error->message));
+}
+
 /* ((stt)i): gets items until the queue is closed, or one with a timeout;
  * answers the items it got, in order. */
 static void
@@ -407,11 +442,79 @@ test_queue_child_puts (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
 }
 
-
 static GVariant *
 handle (gpointer shared)
 {
   return arip_shared_to_variant (ARIP_SHARED (shared));
+}
+
+/* A child's puts into an unbounded queue go without waiting for their
+ * answers: a child that dies right after them has still put them all. */
+static void
+test_queue_put_then_killed (void)
+{
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = run ("put_and_die", g_variant_new ("(@(stt)u)", handle (queue), 500), &error);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
+  g_assert_null (reply);
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 500);
+  for (guint32 i = 0; i < 500; i++)
+    {
+      g_autoptr(GVariant) item = arip_queue_try_get (queue, NULL);
+
+      g_assert_nonnull (item);
+      g_assert_cmpuint (g_variant_get_uint32 (item), ==, i);
+    }
+}
+
+/* Closed while a child puts as fast as it can: every put that said yes
+ * is in the queue, or the put that failed says how many did not get in. */
+static void
+test_queue_closed_while_putting (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *message = NULL;
+  GAsyncResult *result = NULL;
+  guint32 put, drained = 0;
+  gint code;
+
+  start (launcher, "put_until_closed", g_variant_new ("(@(stt))", handle (queue)), &result);
+  arip_test_wait_until (arip_queue_get_length (queue) >= 100);
+  arip_queue_close (queue);
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(uis)", &put, &code, &message);
+  g_assert_cmpint (code, ==, ARIP_ERROR_CLOSED);
+
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GVariant) item = arip_queue_try_get (queue, &local_error);
+
+      if (item == NULL)
+        {
+          g_assert_error (local_error, ARIP_ERROR, ARIP_ERROR_CLOSED);
+          break;
+        }
+      g_assert_cmpuint (g_variant_get_uint32 (item), ==, drained);
+      drained++;
+    }
+  g_assert_cmpuint (drained, >=, 100);
+  g_assert_cmpuint (drained, <=, put);
+  if (drained < put)
+    {
+      g_autofree char *count = g_strdup_printf ("(%u item", put - drained);
+
+      if (strstr (message, count) == NULL)
+        g_error ("%u puts said yes, %u got in, and the failed put said: %s", put, drained, message);
+    }
+  g_test_message ("%u puts said yes, %u got in before the close", put, drained);
 }
 
 static void
@@ -986,6 +1089,8 @@ main (int argc, char **argv)
 {
   arip_register_function ("put", fn_put, NULL, NULL);
   arip_register_function ("get", fn_get, NULL, NULL);
+  arip_register_function ("put_and_die", fn_put_and_die, NULL, NULL);
+  arip_register_function ("put_until_closed", fn_put_until_closed, NULL, NULL);
   arip_register_function ("get_forever", fn_get_forever, NULL, NULL);
   arip_register_function ("lock", fn_lock, NULL, NULL);
   arip_register_function ("take_units_and_die", fn_take_units_and_die, NULL, NULL);
@@ -1003,6 +1108,8 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/local", test_queue_local);
   g_test_add_func ("/Arip/Shared/queue/child-puts", test_queue_child_puts);
   g_test_add_func ("/Arip/Shared/queue/child-gets", test_queue_child_gets);
+  g_test_add_func ("/Arip/Shared/queue/put-then-killed", test_queue_put_then_killed);
+  g_test_add_func ("/Arip/Shared/queue/closed-while-putting", test_queue_closed_while_putting);
   g_test_add_func ("/Arip/Shared/queue/child-timeout", test_queue_child_timeout);
   g_test_add_func ("/Arip/Shared/queue/killed-in-get", test_queue_killed_in_get);
   g_test_add_func ("/Arip/Shared/queue/many", test_queue_many);
