@@ -31,6 +31,13 @@ def consume(q):
 
 
 @Arip.function
+def produce_then_close(q, n):
+    for i in range(n):
+        q.put(i)
+    q.close()
+
+
+@Arip.function
 def die_holding(lock):
     lock.acquire()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -179,6 +186,27 @@ def case_awaits_in_child():
         return await call
 
     print(asyncio.run(main()))
+
+
+def case_awaited_stream():
+    # A child puts 2000 values as fast as it can (its puts do not wait for
+    # answers); the parent awaits them: all of them, in order, then the
+    # close, as asyncio.Queue users expect.
+    q = Arip.Queue()
+
+    async def main():
+        worker = asyncio.ensure_future(Arip.run_in_process(produce_then_close, q, 2000))
+        got = []
+        while True:
+            try:
+                got.append(await q.coro_get())
+            except Arip.QueueClosed:
+                break
+        await worker
+        return got
+
+    got = asyncio.run(main())
+    print(len(got), got == list(range(2000)))
 
 
 def case_condition():

@@ -22,6 +22,7 @@ CASES = {
     'cancel_get': '0 0',
     'semaphore': '1 2 ValueError True True False',
     'awaits_in_child': 'hello',
+    'awaited_stream': '2000 True',
     'condition': 'False False True',
 }
 
