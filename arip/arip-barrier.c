@@ -88,6 +88,10 @@ barrier_run (AripSharedState *state,
       arip_waiter_return (waiter, NULL, g_variant_new ("(u)", barrier->waiters.length), NULL);
       return;
 
+    case ARIP_BARRIER_OP_IS_BROKEN:
+      arip_waiter_return (waiter, NULL, g_variant_new ("(b)", barrier->broken), NULL);
+      return;
+
     default:
       arip_waiter_return_error (waiter, NULL, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
                                 _("A barrier has no operation %u"), waiter->op);
@@ -323,4 +327,26 @@ arip_barrier_get_n_waiting (AripBarrier *self)
   if (reply != NULL)
     g_variant_get (reply, "(u)", &n);
   return n;
+}
+
+/**
+ * arip_barrier_is_broken:
+ * @self: a barrier
+ *
+ * Whether the barrier is broken: aborted, or a process died waiting at
+ * it. Waits fail with %ARIP_ERROR_BROKEN until arip_barrier_reset().
+ *
+ * Returns: %TRUE if the barrier is broken
+ */
+gboolean
+arip_barrier_is_broken (AripBarrier *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+  gboolean broken = FALSE;
+
+  g_return_val_if_fail (ARIP_IS_BARRIER (self), FALSE);
+  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_BARRIER_OP_IS_BROKEN, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &broken);
+  return broken;
 }

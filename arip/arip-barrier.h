@@ -45,5 +45,7 @@ ARIP_AVAILABLE_IN_ALL
 guint        arip_barrier_get_parties (AripBarrier         *self);
 ARIP_AVAILABLE_IN_ALL
 guint        arip_barrier_get_n_waiting (AripBarrier       *self);
+ARIP_AVAILABLE_IN_ALL
+gboolean     arip_barrier_is_broken   (AripBarrier         *self);
 
 G_END_DECLS

@@ -78,6 +78,7 @@ typedef enum {
   ARIP_BARRIER_OP_ABORT,
   ARIP_BARRIER_OP_RESET,
   ARIP_BARRIER_OP_N_WAITING,      /* () → (u) */
+  ARIP_BARRIER_OP_IS_BROKEN,      /* () → (b) */
 
   ARIP_DICT_OP_SET = 112,         /* (sv) → () */
   ARIP_DICT_OP_LOOKUP,            /* (s) → (mv) */

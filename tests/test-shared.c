@@ -89,6 +89,99 @@ fn_put_until_closed (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(uis)", n, error->code, error->message));
 }
 
+/* ((stt)): gets items asynchronously until the queue is closed, each get
+ * cancelled at a random moment from 0 to 2 ms after it began; answers
+ * the items and how many gets were cancelled, (auu). */
+typedef struct {
+  AripCall     *call;
+  AripQueue    *queue;
+  GArray       *got;
+  guint         cancelled;
+  GCancellable *cancellable;
+  GSource      *timer;
+} Storm;
+
+static void storm_next (Storm *storm);
+
+static gboolean
+storm_cancel (gpointer data)
+{
+  Storm *storm = data;
+
+  g_clear_pointer (&storm->timer, g_source_unref);
+  g_cancellable_cancel (storm->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+storm_got (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Storm *storm = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) item = arip_queue_get_finish (storm->queue, result, &error);
+
+  if (storm->timer != NULL)
+    g_source_destroy (storm->timer);
+  g_clear_pointer (&storm->timer, g_source_unref);
+  g_clear_object (&storm->cancellable);
+
+  if (item != NULL)
+    {
+      guint32 value = g_variant_get_uint32 (item);
+
+      g_array_append_val (storm->got, value);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    storm->cancelled++;
+  else
+    {
+      if (g_error_matches (error, ARIP_ERROR, ARIP_ERROR_CLOSED))
+        arip_call_return_value (storm->call,
+                                g_variant_new ("(@auu)",
+                                               g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32,
+                                                                          storm->got->data,
+                                                                          storm->got->len,
+                                                                          sizeof (guint32)),
+                                               storm->cancelled));
+      else
+        arip_call_return_gerror (storm->call, error);
+      g_object_unref (storm->call);
+      g_object_unref (storm->queue);
+      g_array_unref (storm->got);
+      g_free (storm);
+      return;
+    }
+  storm_next (storm);
+}
+
+static void
+storm_next (Storm *storm)
+{
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+
+  storm->cancellable = g_cancellable_new ();
+  storm->timer = g_timeout_source_new (g_random_int_range (0, 3));
+  g_source_set_callback (storm->timer, storm_cancel, storm, NULL);
+  g_source_attach (storm->timer, context);
+  arip_queue_get_async (storm->queue, storm->cancellable, storm_got, storm);
+}
+
+static void
+fn_cancel_storm_get (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  AripQueue *queue = open_shared (call, handle, ARIP_TYPE_QUEUE);
+  Storm *storm;
+
+  if (queue == NULL)
+    return;
+  storm = g_new0 (Storm, 1);
+  storm->call = g_object_ref (call);
+  storm->queue = queue;
+  storm->got = g_array_new (FALSE, FALSE, sizeof (guint32));
+  storm_next (storm);
+}
+
 /* ((stt)i): gets items until the queue is closed, or one with a timeout;
  * answers the items it got, in order. */
 static void
@@ -727,11 +820,26 @@ test_barrier (void)
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
   g_clear_error (&error);
 
+  g_assert_true (arip_barrier_is_broken (barrier));
   g_assert_false (arip_barrier_wait_sync (barrier, -1, NULL, NULL, &error));
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_BROKEN);
   g_clear_error (&error);
   arip_barrier_reset (barrier);
+  g_assert_false (arip_barrier_is_broken (barrier));
   g_assert_cmpuint (arip_barrier_get_n_waiting (barrier), ==, 0);
+
+  /* Aborted: broken, for waits under way and later ones, until reset. */
+  arip_barrier_wait_async (barrier, NULL, arip_test_store_result, &mine);
+  arip_test_wait_until (arip_barrier_get_n_waiting (barrier) == 1);
+  arip_barrier_abort (barrier);
+  arip_test_wait_until (mine != NULL);
+  g_assert_false (arip_barrier_wait_finish (barrier, mine, NULL, &error));
+  g_clear_object (&mine);
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_BROKEN);
+  g_clear_error (&error);
+  g_assert_true (arip_barrier_is_broken (barrier));
+  arip_barrier_reset (barrier);
+  g_assert_false (arip_barrier_is_broken (barrier));
 }
 
 static void
@@ -1051,6 +1159,50 @@ test_queue_cancel_storm (void)
   g_assert_cmpuint (cancelled, >, 0);
 }
 
+/* The same storm in a child, whose gets are cancelled there while the
+ * parent puts: every item arrives once, in order. */
+static gboolean
+put_some (gpointer data)
+{
+  AripQueue *queue = data;
+  guint32 *next = g_object_get_data (G_OBJECT (queue), "next");
+
+  for (guint i = 0; i < 5 && *next < 1000; i++, (*next)++)
+    g_assert_true (arip_queue_try_put (queue, g_variant_new_uint32 (*next), NULL));
+  if (*next < 1000)
+    return G_SOURCE_CONTINUE;
+  arip_queue_close (queue);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_queue_cancel_storm_in_child (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) got = NULL;
+  GAsyncResult *result = NULL;
+  guint32 next = 0, cancelled;
+  const guint32 *items;
+  gsize n_items;
+
+  g_object_set_data (G_OBJECT (queue), "next", &next);
+  start (launcher, "cancel_storm_get", g_variant_new ("(@(stt))", handle (queue)), &result);
+  g_timeout_add (1, put_some, queue);
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(@auu)", &got, &cancelled);
+  items = g_variant_get_fixed_array (got, &n_items, sizeof (guint32));
+  g_assert_cmpuint (n_items, ==, 1000);
+  for (guint32 i = 0; i < n_items; i++)
+    g_assert_cmpuint (items[i], ==, i);
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 0);
+  g_test_message ("%u gets cancelled in the child", cancelled);
+  g_assert_cmpuint (cancelled, >, 0);
+}
+
 /* Many calls passing primitives under a low descriptor limit. */
 static void
 test_fd_limit (void)
@@ -1090,6 +1242,7 @@ main (int argc, char **argv)
   arip_register_function ("put", fn_put, NULL, NULL);
   arip_register_function ("get", fn_get, NULL, NULL);
   arip_register_function ("put_and_die", fn_put_and_die, NULL, NULL);
+  arip_register_function ("cancel_storm_get", fn_cancel_storm_get, NULL, NULL);
   arip_register_function ("put_until_closed", fn_put_until_closed, NULL, NULL);
   arip_register_function ("get_forever", fn_get_forever, NULL, NULL);
   arip_register_function ("lock", fn_lock, NULL, NULL);
@@ -1114,6 +1267,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/killed-in-get", test_queue_killed_in_get);
   g_test_add_func ("/Arip/Shared/queue/many", test_queue_many);
   g_test_add_func ("/Arip/Shared/queue/cancel-storm", test_queue_cancel_storm);
+  g_test_add_func ("/Arip/Shared/queue/cancel-storm-in-child", test_queue_cancel_storm_in_child);
   g_test_add_func ("/Arip/Shared/lock/abandoned", test_lock_abandoned);
   g_test_add_func ("/Arip/Shared/lock/contended", test_lock_contended);
   g_test_add_func ("/Arip/Shared/semaphore/death", test_semaphore_death);

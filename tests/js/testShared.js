@@ -26,6 +26,10 @@ const dieHolding = Arip.registerFunction('shared.dieHolding', async lock => {
     Gio.Subprocess.new(['kill', '-KILL', `${pid}`], Gio.SubprocessFlags.NONE).wait(null);
 });
 const barrierWait = Arip.registerFunction('shared.barrierWait', barrier => barrier.wait());
+const dictSet = Arip.registerFunction('shared.dictSet', async (dict, key, value) => {
+    await dict.setValue(key, value);
+    return true;
+});
 
 Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
 
@@ -75,6 +79,21 @@ test('a shared dict, compare and set', async () => {
     assert(!await dict.compareAndSet('n', 1, 3), 'second loses');
     assertEquals(await dict.getValue('n'), 2);
     assertEquals(await dict.getValue('none'), undefined);
+});
+
+test('a child sets a value: changed is emitted here, with its key', async () => {
+    const dict = Arip.SharedDict.new();
+    const keys = [];
+    const changed = new Promise(resolve => {
+        dict.connect('changed', (_dict, key) => {
+            keys.push(key);
+            resolve();
+        });
+    });
+    assert(await Arip.runInProcess(dictSet, dict, 'from-child', {a: 1}), 'the child set it');
+    await changed;
+    assertEquals(keys, ['from-child']);
+    assertEquals(await dict.getValue('from-child'), {a: 1});
 });
 
 await run();

@@ -10,6 +10,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 
 import gi
 
@@ -61,6 +62,20 @@ def dict_work(d):
 @Arip.function
 def at_barrier(barrier):
     return barrier.wait()
+
+
+@Arip.function
+def set_later(event):
+    time.sleep(0.05)
+    event.set()
+
+
+@Arip.function
+def wait_notified(cond, ready, q, tag):
+    with cond:
+        ready.release()      # under the lock: the parent's notify comes after our wait
+        cond.wait()
+    q.put(tag)
 
 
 @Arip.function
@@ -207,6 +222,99 @@ def case_awaited_stream():
 
     got = asyncio.run(main())
     print(len(got), got == list(range(2000)))
+
+
+# The semantics of CPython's multiprocessing tests (Lib/test/
+# _test_multiprocessing.py), for arip's objects across processes.
+
+def case_event():
+    e = Arip.Event()
+    r = [e.is_set(), e.wait(0.0), e.wait(0.01)]
+    e.set()
+    r += [e.is_set(), e.wait(), e.wait(0.01)]
+    e.clear()
+    r.append(e.is_set())
+
+    async def main():
+        worker = asyncio.ensure_future(Arip.run_in_process(set_later, e))
+        woke = await e.coro_wait()
+        await worker
+        return woke
+
+    r.append(asyncio.run(main()))
+    print(r)
+
+
+def case_barrier_semantics():
+    one = Arip.Barrier(1)
+    r = [one.wait(), one.wait(), one.parties, one.n_waiting, one.broken]
+    two = Arip.Barrier(2)
+    try:
+        two.wait(timeout=0.01)      # as threading.Barrier: a timeout breaks it
+    except threading.BrokenBarrierError:
+        r.append('Broken')
+    r.append(two.broken)
+    try:
+        two.wait()
+    except threading.BrokenBarrierError:
+        r.append('still')
+    two.reset()
+    r.append(two.broken)
+
+    async def main():
+        worker = asyncio.ensure_future(Arip.run_in_process(at_barrier, two))
+        while two.n_waiting == 0:
+            await asyncio.sleep(0.01)
+        two.abort()
+        try:
+            await worker
+        except Arip.RemoteError as error:
+            return error.type_name
+        return 'not broken'
+
+    r.append(asyncio.run(main()))
+    print(r)
+
+
+def case_condition_notify():
+    cond, ready, q = Arip.Condition(), Arip.Semaphore(0), Arip.Queue()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        workers = [asyncio.ensure_future(Arip.run_in_process(wait_notified, cond, ready, q, tag))
+                   for tag in ('a', 'b', 'c')]
+
+        def notify_and_count():
+            for _ in workers:
+                ready.acquire()     # each of them waits now
+            counts = []
+            with cond:
+                cond.notify()
+            first = [q.get(timeout=10)]
+            try:
+                first.append(q.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            counts.append(len(first))
+            with cond:
+                cond.notify_all()
+            rest = [q.get(timeout=10), q.get(timeout=10)]
+            counts.append(len(rest))
+            return counts, sorted(first + rest)
+
+        result = await loop.run_in_executor(None, notify_and_count)
+        await asyncio.gather(*workers)
+        return result
+
+    print(asyncio.run(main()))
+
+
+def case_semaphore_timeout():
+    sem = Arip.Semaphore(2)
+    r = [sem.acquire(), sem.acquire(), sem.acquire(timeout=0.01), sem.acquire(block=False)]
+    sem.release()
+    r += [sem.get_value(), sem.acquire(timeout=0.01)]
+    print(r)
 
 
 def case_condition():

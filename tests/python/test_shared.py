@@ -23,6 +23,11 @@ CASES = {
     'semaphore': '1 2 ValueError True True False',
     'awaits_in_child': 'hello',
     'awaited_stream': '2000 True',
+    'event': '[False, False, False, True, True, True, False, True]',
+    'barrier_semantics': "[0, 0, 1, 0, False, 'Broken', True, 'still', False, "
+                         "'threading.BrokenBarrierError']",
+    'condition_notify': "([1, 2], ['a', 'b', 'c'])",
+    'semaphore_timeout': '[True, True, False, False, 1, True]',
     'condition': 'False False True',
 }
 

@@ -343,10 +343,13 @@ def install(Arip, override):
                 ok, index = self.wait_sync(_ms(timeout), None)
                 return index
             except GLib.Error as error:
+                if _timed_out(error):
+                    # As threading.Barrier: a wait that times out breaks
+                    # the barrier, for the others too.
+                    self.abort()
+                    raise threading.BrokenBarrierError(error.message) from None
                 if is_broken(error):
                     raise threading.BrokenBarrierError(error.message) from None
-                if _timed_out(error):
-                    raise TimeoutError(error.message) from None
                 raise
 
         async def coro_wait(self):
@@ -371,7 +374,7 @@ def install(Arip, override):
 
         @property
         def broken(self):
-            return False
+            return self.is_broken()
 
     class SharedMemory(Arip.SharedMemory):
         """Bytes shared between processes: see AripSharedMemory. `buf` is a
