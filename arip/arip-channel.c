@@ -1109,6 +1109,13 @@ arip_frame_get_payload (AripFrame *frame)
     case ARIP_FRAME_CALL:
       frame->payload = g_variant_new ("(sv)", frame->function, frame->value);
       break;
+    case ARIP_FRAME_REQUEST:
+      frame->payload = g_variant_new ("(uutv)", frame->u32, (guint32) frame->i32, frame->u64,
+                                      frame->value);
+      break;
+    case ARIP_FRAME_REPLY:
+      frame->payload = g_variant_new ("(ubv)", frame->u32, frame->i32 != 0, frame->value);
+      break;
     case ARIP_FRAME_ERROR:
     default:
       g_return_val_if_reached (NULL);
