@@ -374,9 +374,8 @@ waiter_return_full (AripWaiter  *waiter,
       g_hash_table_insert (waiter->holder->unacked, GUINT_TO_POINTER (waiter->serial), unacked);
     }
   holder_send (waiter->holder,
-               arip_frame_encode (ARIP_FRAME_REPLY,
-                                  g_variant_new ("(ubv)", waiter->serial, needs_ack, value),
-                                  fds != NULL ? g_unix_fd_list_get_length (fds) : 0),
+               arip_frame_encode_reply (waiter->serial, needs_ack, value,
+                                        fds != NULL ? g_unix_fd_list_get_length (fds) : 0),
                fds);
   g_variant_unref (value);
   g_clear_object (&fds);
@@ -799,8 +798,7 @@ handle_request (AripHolder *holder,
     case ARIP_SHARED_OP_SYNC:
       /* Answered in turn: after every request before it. */
       holder_send (holder,
-                   arip_frame_encode (ARIP_FRAME_REPLY,
-                                      g_variant_new ("(ubv)", serial, FALSE, g_variant_new ("()")), 0),
+                   arip_frame_encode_reply (serial, FALSE, g_variant_new ("()"), 0),
                    NULL);
       return;
 

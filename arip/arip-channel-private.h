@@ -116,6 +116,17 @@ GBytes *arip_frame_encode_value (AripFrameKind  kind,     /* RESULT, MESSAGE */
 GBytes *arip_frame_encode_call  (const char    *function,
                                  GVariant      *args,
                                  guint          n_fds);
+/* The shared objects' requests "(uutv)" and replies "(ubv)". @arg and
+ * @value are sunk. NULL if too large. */
+GBytes *arip_frame_encode_request (guint32      serial,
+                                   guint32      op,
+                                   guint64      id,
+                                   GVariant    *arg,
+                                   guint        n_fds);
+GBytes *arip_frame_encode_reply   (guint32      serial,
+                                   gboolean     flag,
+                                   GVariant    *value,
+                                   guint        n_fds);
 GBytes *arip_frame_encode_u32   (AripFrameKind  kind,     /* STATE */
                                  guint32        value);
 GBytes *arip_frame_encode_hello (guint32        version,

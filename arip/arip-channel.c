@@ -303,6 +303,59 @@ arip_frame_encode_value (AripFrameKind  kind,
   return g_bytes_new_take (data, total);
 }
 
+/* A tuple whose only variable member is a "v" at its end: the fixed
+ * members at their places in @head, then the variant, with no framing
+ * offset. */
+static GBytes *
+encode_head_and_variant (AripFrameKind  kind,
+                         const guint8  *head,
+                         gsize          head_size,
+                         GVariant      *value,
+                         guint          n_fds)
+{
+  g_autoptr(GVariant) normal = normal_value (value);
+  gsize size, total;
+  guint8 *data;
+
+  g_return_val_if_fail (n_fds <= ARIP_FRAME_MAX_FDS, NULL);
+
+  size = head_size + variant_size (normal);
+  if (size > ARIP_FRAME_MAX_SIZE)
+    return NULL;
+  data = frame_alloc (kind, size, n_fds, &total);
+  memcpy (data + ARIP_FRAME_HEADER_SIZE, head, head_size);
+  store_variant (normal, data + ARIP_FRAME_HEADER_SIZE + head_size);
+  return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_request (guint32   serial,
+                           guint32   op,
+                           guint64   id,
+                           GVariant *arg,
+                           guint     n_fds)
+{
+  guint8 head[16];
+
+  memcpy (head, &serial, 4);
+  memcpy (head + 4, &op, 4);
+  memcpy (head + 8, &id, 8);
+  return encode_head_and_variant (ARIP_FRAME_REQUEST, head, sizeof head, arg, n_fds);
+}
+
+GBytes *
+arip_frame_encode_reply (guint32   serial,
+                         gboolean  flag,
+                         GVariant *value,
+                         guint     n_fds)
+{
+  guint8 head[8] = { 0 };
+
+  memcpy (head, &serial, 4);
+  head[4] = flag ? 1 : 0;   /* then zeros up to the variant's alignment */
+  return encode_head_and_variant (ARIP_FRAME_REPLY, head, sizeof head, value, n_fds);
+}
+
 GBytes *
 arip_frame_encode_call (const char *function,
                         GVariant   *args,

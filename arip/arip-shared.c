@@ -196,8 +196,8 @@ client_send (guint32       serial,
       g_propagate_error (error, g_error_copy (client.error));
       return FALSE;
     }
-  frame = arip_frame_encode (ARIP_FRAME_REQUEST, g_variant_new ("(uutv)", serial, op, id, arg),
-                             fds != NULL ? g_unix_fd_list_get_length (fds) : 0);
+  frame = arip_frame_encode_request (serial, op, id, arg,
+                                     fds != NULL ? g_unix_fd_list_get_length (fds) : 0);
   if (frame == NULL)
     {
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_FAILED,

@@ -722,6 +722,33 @@ test_channel_not_a_socket (void)
   close (pipe_fds[1]);
 }
 
+/* The shared objects' frames, built by hand, are the bytes GVariant
+ * builds. */
+static void
+test_encode_request_reply (void)
+{
+  const char *values[] = { "()", "'text'", "(uint32 7, @mv nothing)", "[byte 1, 2, 3]",
+                           "<(int64 -5, 'x')>", "{'k': <1.5>}" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    for (guint flag = 0; flag < 2; flag++)
+      {
+        g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed (values[i]));
+        g_autoptr(GBytes) request = arip_frame_encode_request (9, 23, G_GUINT64_CONSTANT (1) << 40,
+                                                               g_variant_ref (value), flag);
+        g_autoptr(GBytes) request_ref =
+          arip_frame_encode (ARIP_FRAME_REQUEST,
+                             g_variant_new ("(uutv)", 9, 23, G_GUINT64_CONSTANT (1) << 40, value),
+                             flag);
+        g_autoptr(GBytes) reply = arip_frame_encode_reply (12, flag, g_variant_ref (value), 0);
+        g_autoptr(GBytes) reply_ref =
+          arip_frame_encode (ARIP_FRAME_REPLY, g_variant_new ("(ubv)", 12, flag, value), 0);
+
+        g_assert_true (g_bytes_equal (request, request_ref));
+        g_assert_true (g_bytes_equal (reply, reply_ref));
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -729,6 +756,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/Arip/Channel/kinds", test_kinds);
   g_test_add_func ("/Arip/Channel/encode-header", test_encode_header);
+  g_test_add_func ("/Arip/Channel/encode-request-reply", test_encode_request_reply);
   g_test_add_func ("/Arip/Channel/round-trip", test_round_trip);
   g_test_add_func ("/Arip/Channel/byte-at-a-time", test_byte_at_a_time);
   g_test_add_func ("/Arip/Channel/prepare-commit", test_prepare_commit);
