@@ -11,10 +11,12 @@
  * (a GTask returning, which may run its callback at once) happen after
  * the lock is let go, so that a callback may use any shared object.
  */
+#define _GNU_SOURCE 1   /* memfd_create() */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +33,11 @@ struct _AripHolder {
   GSource      *out_source;
   GHashTable   *opened;         /* id → AripSharedState, a reference each */
   GHashTable   *parked;         /* serial → AripWaiter */
-  GHashTable   *unacked;        /* serial → Unacked */
+  GQueue        unacked;        /* Unacked, in the order they were sent */
+  guint64       n_sent;         /* replies that asked to be acknowledged */
+  /* A page the child counts the replies it received in: acknowledging
+   * takes it no system call, and us no wake-up. NULL: it sends ACKs. */
+  guint64      *acks;
   gboolean      gone;
 };
 
@@ -39,7 +45,11 @@ typedef struct {
   AripSharedState *state;
   GVariant        *value;
   GUnixFDList     *fds;
+  guint32          serial;
+  guint64          seq;         /* its place among the holder's */
 } Unacked;
+
+#define ACK_PAGE_SIZE 4096
 
 /* Set while a cancellable's handler of ours runs in this thread, where
  * g_cancellable_disconnect() would wait for itself. */
@@ -242,7 +252,9 @@ holder_unref (AripHolder *holder)
     return;
   g_clear_pointer (&holder->opened, g_hash_table_unref);
   g_clear_pointer (&holder->parked, g_hash_table_unref);
-  g_clear_pointer (&holder->unacked, g_hash_table_unref);
+  g_queue_clear_full (&holder->unacked, unacked_free);
+  if (holder->acks != NULL)
+    munmap (holder->acks, ACK_PAGE_SIZE);
   g_clear_pointer (&holder->channel, arip_channel_unref);
   g_free (holder);
 }
@@ -275,6 +287,20 @@ unpark (AripWaiter *waiter,
 }
 
 static void schedule_drop (AripHolder *holder);
+
+/* Under the lock: what the child says it received is its own. (A count
+ * beyond what was sent is a child's lie, and counts as all.) */
+static void
+prune_acked (AripHolder *holder)
+{
+  guint64 acked;
+
+  if (holder->acks == NULL)
+    return;
+  acked = __atomic_load_n (holder->acks, __ATOMIC_ACQUIRE);
+  while (holder->unacked.head != NULL && ((Unacked *) holder->unacked.head->data)->seq < acked)
+    unacked_free (g_queue_pop_head (&holder->unacked));
+}
 
 static gboolean
 on_writable (gint         fd,
@@ -368,10 +394,13 @@ waiter_return_full (AripWaiter  *waiter,
     {
       Unacked *unacked = g_new0 (Unacked, 1);
 
+      prune_acked (waiter->holder);
       unacked->state = waiter->state;
       unacked->value = g_variant_ref (value);
       unacked->fds = fds != NULL ? g_object_ref (fds) : NULL;
-      g_hash_table_insert (waiter->holder->unacked, GUINT_TO_POINTER (waiter->serial), unacked);
+      unacked->serial = waiter->serial;
+      unacked->seq = waiter->holder->n_sent++;
+      g_queue_push_tail (&waiter->holder->unacked, unacked);
     }
   holder_send (waiter->holder,
                arip_frame_encode_reply (waiter->serial, needs_ack, value,
@@ -659,15 +688,16 @@ holder_drop (AripHolder *holder)
       waiter_free (waiter);
     }
 
-  g_hash_table_iter_init (&iter, holder->unacked);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  /* What the dead child counted last is final. */
+  prune_acked (holder);
+  for (GList *l = holder->unacked.head; l != NULL; l = l->next)
     {
-      Unacked *unacked = value;
+      Unacked *unacked = l->data;
 
       if (unacked->state->klass->give_back != NULL)
         unacked->state->klass->give_back (unacked->state, unacked->value, unacked->fds);
     }
-  g_hash_table_remove_all (holder->unacked);
+  g_queue_clear_full (&holder->unacked, unacked_free);
 
   g_hash_table_iter_init (&iter, holder->opened);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -808,7 +838,14 @@ handle_request (AripHolder *holder,
           guint32 which;
 
           g_variant_get (arg, "(u)", &which);
-          g_hash_table_remove (holder->unacked, GUINT_TO_POINTER (which));
+          /* (From a child without the page.) */
+          for (GList *l = holder->unacked.head; l != NULL; l = l->next)
+            if (((Unacked *) l->data)->serial == which)
+              {
+                unacked_free (l->data);
+                g_queue_delete_link (&holder->unacked, l);
+                break;
+              }
         }
       return;
 
@@ -886,8 +923,33 @@ on_holder_readable (gint         fd,
   return G_SOURCE_CONTINUE;
 }
 
+/* The page a child counts what it received in: sealed at its size, so
+ * that the child cannot shrink it under our mapping. NULL and -1 if it
+ * cannot be made: the child sends ACK frames then. */
+static guint64 *
+make_ack_page (gint *out_fd)
+{
+  gpointer page;
+  int fd;
+
+  *out_fd = -1;
+  fd = memfd_create ("arip-shared-acks", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return NULL;
+  if (ftruncate (fd, ACK_PAGE_SIZE) < 0 ||
+      fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+      (page = mmap (NULL, ACK_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    {
+      close (fd);
+      return NULL;
+    }
+  *out_fd = fd;
+  return page;
+}
+
 AripHolder *
 arip_broker_connect (gint    *out_fd,
+                     gint    *out_ack_fd,
                      GError **error)
 {
   AripHolder *holder;
@@ -917,7 +979,7 @@ arip_broker_connect (gint    *out_fd,
   holder->opened = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                           (GDestroyNotify) arip_shared_state_unref);
   holder->parked = g_hash_table_new (NULL, NULL);
-  holder->unacked = g_hash_table_new_full (NULL, NULL, NULL, unacked_free);
+  holder->acks = make_ack_page (out_ack_fd);
   arip_channel_set_handlers (channel, on_holder_frame, on_holder_closed, holder);
 
   arip_broker_lock ();

@@ -920,14 +920,15 @@ connect_shared (AripChild  *self,
                 GError    **error)
 {
   g_autoptr(GUnixFDList) fds = NULL;
-  gint fd;
+  gint fd[2];
 
   if (self->shared != NULL || !arip_shared_value_has_handles (value))
     return TRUE;
-  self->shared = arip_broker_connect (&fd, error);
+  self->shared = arip_broker_connect (&fd[0], &fd[1], error);
   if (self->shared == NULL)
     return FALSE;
-  fds = g_unix_fd_list_new_from_array (&fd, 1);
+  /* The list takes both: ours close once they are sent. */
+  fds = g_unix_fd_list_new_from_array (fd, fd[1] >= 0 ? 2 : 1);
   return arip_channel_send (self->channel, ARIP_FRAME_SHARED_CONNECT,
                             g_variant_new ("(u)", ARIP_SHARED_PROTOCOL_VERSION), fds, error);
 }

@@ -223,8 +223,10 @@ void          arip_waiter_return_error   (AripWaiter      *waiter,
                                           ...) G_GNUC_PRINTF (5, 6);
 
 /* A new connection for a child: its end (the caller's, close-on-exec) in
- * *out_fd; the broker keeps the other. */
+ * *out_fd, and in *out_ack_fd the page it acknowledges what it receives
+ * in (or -1: it sends ACK frames); the broker keeps the other end. */
 AripHolder   *arip_broker_connect        (gint            *out_fd,
+                                          gint            *out_ack_fd,
                                           GError         **error);
 /* The child is gone: what it held goes back now, whatever is still in
  * flight on the connection. Consumes the reference. */
@@ -254,9 +256,11 @@ gboolean      arip_waiter_check_arg      (AripWaiter      *waiter,
 
 /* TRUE if @value may hold a handle somewhere inside. */
 gboolean      arip_shared_value_has_handles (GVariant     *value);
-/* In a worker: the connection the parent sent; @context is where its
- * events and asynchronous replies are handled. Takes @fd. */
+/* In a worker: the connection the parent sent, and the page to count
+ * what it receives in (-1: none, ACK frames then); @context is where its
+ * events and asynchronous replies are handled. Takes both descriptors. */
 void          arip_shared_client_connect (gint             fd,
+                                          gint             ack_fd,
                                           GMainContext    *context);
 
 /* The operations of a shared object, wherever its state is. */

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -84,6 +86,8 @@ static struct {
   GPtrArray    *done;       /* Pending with a task, to complete unlocked */
   guint32       next_serial;
   guint         posted;     /* posts not answered yet */
+  guint64      *acks;       /* the parent's page: replies received, counted */
+  guint64       n_received; /* ... of those that asked to be acknowledged */
   guint         cond_waiters; /* _sync calls asleep on the condition */
   gboolean      reading;    /* a _sync call polls the socket */
   GError       *error;      /* the connection is gone */
@@ -301,6 +305,15 @@ on_client_frame (AripChannel *channel,
     serial = frame->u32;
   else
     g_variant_get_child (frame->payload, 0, "u", &serial);
+  /* We have it: if we die now, it is ours to lose, not before. Every one
+   * is counted, in the order they came, whatever becomes of it. */
+  if (frame->kind == ARIP_FRAME_REPLY && frame->i32 != 0)
+    {
+      if (client.acks != NULL)
+        __atomic_store_n (client.acks, ++client.n_received, __ATOMIC_RELEASE);
+      else
+        client_send (0, ARIP_SHARED_OP_ACK, 0, g_variant_new ("(u)", serial), NULL, NULL);
+    }
   pending = g_hash_table_lookup (client.pending, GUINT_TO_POINTER (serial));
   if (pending == NULL)
     return;
@@ -309,8 +322,6 @@ on_client_frame (AripChannel *channel,
     pending->error = error_from_reply (frame->payload);
   else
     {
-      gboolean needs_ack = frame->i32 != 0;
-
       if (frame->needs_check && !arip_frame_check (frame))
         {
           pending->error = g_error_new_literal (ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
@@ -321,9 +332,6 @@ on_client_frame (AripChannel *channel,
       pending->reply = g_new0 (AripSharedReply, 1);
       pending->reply->value = g_variant_ref (frame->value);
       pending->reply->fds = frame->fds != NULL ? g_object_ref (frame->fds) : NULL;
-      /* We have it: if we die now, it is ours to lose, not before. */
-      if (needs_ack)
-        client_send (0, ARIP_SHARED_OP_ACK, 0, g_variant_new ("(u)", serial), NULL, NULL);
     }
   complete (pending);
 }
@@ -394,16 +402,27 @@ ensure_reader (GMainContext *context)
 
 void
 arip_shared_client_connect (gint          fd,
+                            gint          ack_fd,
                             GMainContext *context)
 {
   g_autoptr(GError) error = NULL;
   AripChannel *channel;
+  gpointer acks = MAP_FAILED;
+  struct stat st;
 
   if (client.channel != NULL)
     {
       /* A parent sends one; a second is not ours to use. */
       close (fd);
+      if (ack_fd >= 0)
+        close (ack_fd);
       return;
+    }
+  if (ack_fd >= 0)
+    {
+      if (fstat (ack_fd, &st) == 0 && st.st_size >= (off_t) sizeof (guint64))
+        acks = mmap (NULL, sizeof (guint64), PROT_READ | PROT_WRITE, MAP_SHARED, ack_fd, 0);
+      close (ack_fd);
     }
   channel = arip_channel_new (fd, &error);
   if (channel == NULL)
@@ -414,6 +433,7 @@ arip_shared_client_connect (gint          fd,
 
   g_mutex_lock (&client.lock);
   client.channel = channel;
+  client.acks = acks != MAP_FAILED ? acks : NULL;
   arip_channel_set_sync_writes (channel, TRUE);
   arip_channel_set_handlers (channel, on_client_frame, on_client_closed, NULL);
   client.pending = g_hash_table_new (NULL, NULL);

@@ -786,14 +786,19 @@ static void
 take_shared_connection (Worker    *worker,
                         AripFrame *frame)
 {
-  gint fd;
+  gint n_fds = frame->fds != NULL ? g_unix_fd_list_get_length (frame->fds) : 0;
+  gint fd, ack_fd = -1;
 
-  if (frame->fds == NULL || g_unix_fd_list_get_length (frame->fds) != 1)
+  /* The connection, and the page acknowledgements go in if the parent
+   * could make one. */
+  if (n_fds != 1 && n_fds != 2)
     worker_fail ("a shared objects' connection frame without its descriptor");
   fd = g_unix_fd_list_get (frame->fds, 0, NULL);
-  if (fd < 0)
+  if (n_fds == 2)
+    ack_fd = g_unix_fd_list_get (frame->fds, 1, NULL);
+  if (fd < 0 || (n_fds == 2 && ack_fd < 0))
     worker_fail ("out of file descriptors for the shared objects' connection");
-  arip_shared_client_connect (fd, worker->context);
+  arip_shared_client_connect (fd, ack_fd, worker->context);
 }
 
 static void

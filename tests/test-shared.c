@@ -692,6 +692,46 @@ test_queue_killed_in_get (void)
   g_assert_cmpint (g_get_monotonic_time () - start_time, <, G_USEC_PER_SEC);
 }
 
+/* An item on its way to a child that dies before it reads it goes back;
+ * one it read is its own. */
+static void
+test_queue_unread_goes_back (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(AripProcess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) item = NULL;
+  GAsyncResult *result = NULL;
+  GPid pid;
+
+  process = arip_process_new (launcher, "get_forever", g_variant_new ("(@(stt))", handle (queue)));
+  g_assert_true (arip_test_start (process, &error));
+  g_assert_true (arip_test_wait_for_state (process, ARIP_STATE_EXECUTING, &error));
+  arip_test_iterate_for (50);
+  /* Stopped in its get: the item goes out to it, and is never read. */
+  pid = arip_process_get_pid (process);
+  g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
+  g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (7), -1, NULL, NULL));
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 0);
+  arip_process_kill (process);
+  g_assert_null (arip_test_wait (process, &error));
+  g_clear_error (&error);
+  item = arip_queue_get_sync (queue, 1000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_uint32 (item), ==, 7);
+  g_clear_pointer (&item, g_variant_unref);
+
+  /* Read: the child's own, not given back when it ends. */
+  start (launcher, "get", g_variant_new ("(@(stt)i)", handle (queue), -1), &result);
+  g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (8), -1, NULL, NULL));
+  arip_queue_close (queue);
+  item = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (item, g_variant_new_parsed ("([uint32 8],)"));
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, 0);
+}
+
 static void
 test_lock_abandoned (void)
 {
@@ -1265,6 +1305,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/closed-while-putting", test_queue_closed_while_putting);
   g_test_add_func ("/Arip/Shared/queue/child-timeout", test_queue_child_timeout);
   g_test_add_func ("/Arip/Shared/queue/killed-in-get", test_queue_killed_in_get);
+  g_test_add_func ("/Arip/Shared/queue/unread-goes-back", test_queue_unread_goes_back);
   g_test_add_func ("/Arip/Shared/queue/many", test_queue_many);
   g_test_add_func ("/Arip/Shared/queue/cancel-storm", test_queue_cancel_storm);
   g_test_add_func ("/Arip/Shared/queue/cancel-storm-in-child", test_queue_cancel_storm_in_child);
