@@ -735,12 +735,12 @@ test_encode_request_reply (void)
       {
         g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed (values[i]));
         g_autoptr(GBytes) request = arip_frame_encode_request (9, 23, G_GUINT64_CONSTANT (1) << 40,
-                                                               g_variant_ref (value), flag);
+                                                               value, flag);
         g_autoptr(GBytes) request_ref =
           arip_frame_encode (ARIP_FRAME_REQUEST,
                              g_variant_new ("(uutv)", 9, 23, G_GUINT64_CONSTANT (1) << 40, value),
                              flag);
-        g_autoptr(GBytes) reply = arip_frame_encode_reply (12, flag, g_variant_ref (value), 0);
+        g_autoptr(GBytes) reply = arip_frame_encode_reply (12, flag, value, 0);
         g_autoptr(GBytes) reply_ref =
           arip_frame_encode (ARIP_FRAME_REPLY, g_variant_new ("(ubv)", 12, flag, value), 0);
 

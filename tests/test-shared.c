@@ -90,7 +90,7 @@ fn_put_until_closed (AripCall *call, GVariant *args, gpointer user_data)
 }
 
 /* ((stt)): gets items asynchronously until the queue is closed, each get
- * cancelled at a random moment from 0 to 2 ms after it began; answers
+ * cancelled at once or at a random moment up to 2 ms after it began; answers
  * the items and how many gets were cancelled, (auu). */
 typedef struct {
   AripCall     *call;
@@ -160,10 +160,16 @@ storm_next (Storm *storm)
   g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
 
   storm->cancellable = g_cancellable_new ();
+  arip_queue_get_async (storm->queue, storm->cancellable, storm_got, storm);
+  /* Half at once (before or after the parent answers), half soon. */
+  if (g_random_boolean ())
+    {
+      g_cancellable_cancel (storm->cancellable);
+      return;
+    }
   storm->timer = g_timeout_source_new (g_random_int_range (0, 3));
   g_source_set_callback (storm->timer, storm_cancel, storm, NULL);
   g_source_attach (storm->timer, context);
-  arip_queue_get_async (storm->queue, storm->cancellable, storm_got, storm);
 }
 
 static void
@@ -1207,7 +1213,8 @@ put_some (gpointer data)
   AripQueue *queue = data;
   guint32 *next = g_object_get_data (G_OBJECT (queue), "next");
 
-  for (guint i = 0; i < 5 && *next < 1000; i++, (*next)++)
+  /* In bursts, with pauses in which the child's gets wait. */
+  for (guint i = 0; i < 10 && *next < 1000; i++, (*next)++)
     g_assert_true (arip_queue_try_put (queue, g_variant_new_uint32 (*next), NULL));
   if (*next < 1000)
     return G_SOURCE_CONTINUE;
@@ -1230,7 +1237,7 @@ test_queue_cancel_storm_in_child (void)
 
   g_object_set_data (G_OBJECT (queue), "next", &next);
   start (launcher, "cancel_storm_get", g_variant_new ("(@(stt))", handle (queue)), &result);
-  g_timeout_add (1, put_some, queue);
+  g_timeout_add (3, put_some, queue);
   reply = finish (launcher, &result, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(@auu)", &got, &cancelled);

@@ -48,7 +48,9 @@ def sleeper(path, seconds):
 
 @Arip.function
 def sleeper_noting(path, seconds):
-    """Sleeps; on KeyboardInterrupt writes so in @path and lets it go on."""
+    """Sleeps; on KeyboardInterrupt writes so in @path and lets it go on.
+    Says it started in @path.started."""
+    open(path + '.started', 'w').close()
     try:
         time.sleep(seconds)
     except KeyboardInterrupt:
@@ -373,7 +375,7 @@ def case_interrupt_is_keyboard_interrupt():
 
     async def main():
         async with Arip.open_in_process(sleeper_noting, path, 60) as proc:
-            await asyncio.sleep(0.2)
+            await _started(path)
             proc.interrupt()
         try:
             proc.result
@@ -385,13 +387,24 @@ def case_interrupt_is_keyboard_interrupt():
     return asyncio.run(main())
 
 
+async def _started(path):
+    while not os.path.exists(path + '.started'):
+        await asyncio.sleep(0.01)
+
+
 def case_aio_timeout_interrupts():
     path = os.path.join(tempfile.mkdtemp(), 'noted')
 
     async def main():
         try:
-            async with asyncio.timeout(0.3):
-                await Arip.run_in_process(sleeper_noting, path, 60)
+            # The timeout runs from when the function runs: a worker slow
+            # to start (a loaded machine) would be cancelled before it, and
+            # have nothing to interrupt.
+            async with asyncio.timeout(None) as deadline:
+                call = asyncio.ensure_future(Arip.run_in_process(sleeper_noting, path, 60))
+                await _started(path)
+                deadline.reschedule(asyncio.get_running_loop().time() + 0.3)
+                await call
         except TimeoutError:
             with open(path) as f:
                 return 'TimeoutError %s' % f.read()
