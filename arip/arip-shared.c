@@ -72,8 +72,6 @@ typedef struct {
   AripShared   *posted_by;  /* a post of this object's: nobody waits */
 } Pending;
 
-
-
 static struct {
   GMutex        lock;       /* all below but the channel's writing side */
   GCond         cond;

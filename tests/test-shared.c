@@ -1230,15 +1230,18 @@ test_queue_cancel_storm_in_child (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) got = NULL;
-  GAsyncResult *result = NULL;
+  g_autoptr(AripProcess) process = NULL;
   guint32 next = 0, cancelled;
   const guint32 *items;
   gsize n_items;
 
   g_object_set_data (G_OBJECT (queue), "next", &next);
-  start (launcher, "cancel_storm_get", g_variant_new ("(@(stt))", handle (queue)), &result);
+  process = arip_process_new (launcher, "cancel_storm_get", g_variant_new ("(@(stt))", handle (queue)));
+  g_assert_true (arip_test_start (process, &error));
+  /* Items from when the child gets: before, they would all be waiting. */
+  g_assert_true (arip_test_wait_for_state (process, ARIP_STATE_EXECUTING, &error));
   g_timeout_add (3, put_some, queue);
-  reply = finish (launcher, &result, &error);
+  reply = arip_test_wait (process, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(@auu)", &got, &cancelled);
   items = g_variant_get_fixed_array (got, &n_items, sizeof (guint32));
