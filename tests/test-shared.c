@@ -1213,7 +1213,10 @@ put_some (gpointer data)
   AripQueue *queue = data;
   guint32 *next = g_object_get_data (G_OBJECT (queue), "next");
 
-  /* In bursts, with pauses in which the child's gets wait. */
+  /* In bursts, each once the child took the one before, so that its gets
+   * wait between them however slow it is. */
+  if (arip_queue_get_length (queue) > 0)
+    return G_SOURCE_CONTINUE;
   for (guint i = 0; i < 10 && *next < 1000; i++, (*next)++)
     g_assert_true (arip_queue_try_put (queue, g_variant_new_uint32 (*next), NULL));
   if (*next < 1000)
