@@ -243,14 +243,37 @@ static int fixed_array_is_normal (const char   *type,
                                   const guint8 *data,
                                   gsize         size);
 
+static gboolean
+may_be_fixed_array (const char *type)
+{
+  return (type[0] == 'a' && type[1] != '\0' && type[2] == '\0') ||
+         (type[0] == '(' && type[1] == 'a' && type[2] != '\0' && type[3] == ')' && type[4] == '\0');
+}
+
 static GVariant *
 normal_value (GVariant *value)
 {
   GVariant *owned = g_variant_ref_sink (value);
+  g_autoptr(GVariant) inner = NULL;
+  const char *type = g_variant_get_type_string (owned);
 
-  /* Large byte arrays are the common big value; see fixed_array_is_normal(). */
-  if (fixed_array_is_normal (g_variant_get_type_string (owned),
-                             g_variant_get_data (owned), g_variant_get_size (owned)) == 1)
+  /* Large fixed arrays are the common big value, alone or as a plain "v"
+   * or "(v)": their bytes are checked fast (see fixed_array_is_normal()).
+   * Only the array's bytes are asked for: a value built here is not
+   * serialized whole just to be checked (a copy of all of it). */
+  if (g_str_equal (type, "v"))
+    inner = g_variant_get_variant (owned);
+  else if (g_str_equal (type, "(v)"))
+    {
+      g_autoptr(GVariant) child = g_variant_get_child_value (owned, 0);
+
+      inner = g_variant_get_variant (child);
+    }
+  else
+    inner = g_variant_ref (owned);
+  type = g_variant_get_type_string (inner);
+  if (may_be_fixed_array (type) &&
+      fixed_array_is_normal (type, g_variant_get_data (inner), g_variant_get_size (inner)) == 1)
     return owned;
 
   if (!g_variant_is_normal_form (owned))

@@ -99,6 +99,11 @@ hand_to_getter (QueueState *queue,
   return TRUE;
 }
 
+/* Items posted at most: a large one takes its time through the socket
+ * whether the child waits or not, and waiting keeps the two from taking
+ * turns at every socket buffer's worth. */
+#define POST_MAX_SIZE (64 * 1024)
+
 /* What a put answers: how many more items fit now, as a child's credit
  * for puts it does not wait for. */
 static GVariant *
@@ -432,7 +437,8 @@ arip_queue_put_with_fds_sync (AripQueue     *self,
     }
   /* In a child, with room known and nothing to time out or cancel: on
    * its way, the put is as good as done (see the type's description). */
-  if (timeout_ms < 0 && cancellable == NULL && arip_shared_may_post (shared))
+  if (timeout_ms < 0 && cancellable == NULL && g_variant_get_size (item) <= POST_MAX_SIZE &&
+      arip_shared_may_post (shared))
     return arip_shared_post (shared, ARIP_QUEUE_OP_POST, g_variant_new ("(v)", item), fd_list,
                              error);
 
