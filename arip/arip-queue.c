@@ -27,12 +27,12 @@
  * After arip_queue_close(), puts fail with %ARIP_ERROR_CLOSED; gets drain
  * what is left, then fail with %ARIP_ERROR_CLOSED.
  *
- * In a child, arip_queue_put_sync() with no timeout and no cancellable
- * does not wait for the parent's answer while the queue has room (as a
- * multiprocessing queue's put does not): the item is on its way, and
- * anything the child does afterwards (a call's result, a message, another
- * shared object's operation) reaches the parent after it. So a child
- * puts tens of thousands of items a second. Should the queue be closed
+ * In a child, arip_queue_put_sync() of an item up to 64 KiB, with no
+ * timeout and no cancellable, does not wait for the parent's answer while
+ * the queue has room (as a multiprocessing queue's put does not): the
+ * item is on its way, and anything the child does afterwards (a call's
+ * result, a message, another shared object's operation) reaches the
+ * parent after it. So a child puts tens of thousands of items a second. Should the queue be closed
  * while such puts are on their way, they do not get in, and the child's
  * next put fails with %ARIP_ERROR_CLOSED saying how many did not. A
  * child that dies after its puts has still put them.
