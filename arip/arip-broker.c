@@ -594,6 +594,12 @@ arip_broker_run_sync (AripSharedState  *state,
     {
       gboolean woken = TRUE;
 
+      /* Our own operation may have ended another thread's wait (a
+       * condition's wait hands its lock on): that one is woken now, as
+       * waiting lets go of the lock without arip_broker_unlock(). */
+      if (broker.wake_sync && broker.cond_waiters > 0)
+        g_cond_broadcast (&broker.cond);
+      broker.wake_sync = FALSE;
       broker.cond_waiters++;
       if (deadline < 0)
         g_cond_wait (&broker.cond, &broker.lock);

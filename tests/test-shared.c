@@ -738,6 +738,38 @@ test_queue_unread_goes_back (void)
   g_assert_cmpuint (arip_queue_get_length (queue), ==, 0);
 }
 
+static gpointer
+acquire_then_notify (gpointer data)
+{
+  AripCondition *cond = data;
+  AripLock *lock = arip_condition_get_lock (cond);
+
+  g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, NULL));
+  arip_condition_notify_all (cond);
+  arip_lock_release (lock);
+  return NULL;
+}
+
+/* In one process, two threads: a condition's wait hands its lock to a
+ * thread blocked acquiring it, which must wake (and may notify us). */
+static void
+test_condition_hands_lock_to_thread (void)
+{
+  g_autoptr(AripCondition) cond = arip_condition_new (NULL);
+  AripLock *lock = arip_condition_get_lock (cond);
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+
+  g_assert_true (arip_lock_acquire_sync (lock, -1, NULL, NULL));
+  thread = g_thread_new ("acquirer", acquire_then_notify, cond);
+  /* Let it block in its acquire. */
+  g_usleep (100 * 1000);
+  g_assert_true (arip_condition_wait_sync (cond, 10000, NULL, &error));
+  g_assert_no_error (error);
+  arip_lock_release (lock);
+  g_thread_join (thread);
+}
+
 static void
 test_lock_abandoned (void)
 {
@@ -1324,6 +1356,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/cancel-storm-in-child", test_queue_cancel_storm_in_child);
   g_test_add_func ("/Arip/Shared/lock/abandoned", test_lock_abandoned);
   g_test_add_func ("/Arip/Shared/lock/contended", test_lock_contended);
+  g_test_add_func ("/Arip/Shared/condition/hands-lock-to-thread", test_condition_hands_lock_to_thread);
   g_test_add_func ("/Arip/Shared/semaphore/death", test_semaphore_death);
   g_test_add_func ("/Arip/Shared/barrier", test_barrier);
   g_test_add_func ("/Arip/Shared/event-and-dict", test_event_and_dict);
