@@ -319,14 +319,9 @@ arip_barrier_get_parties (AripBarrier *self)
 guint
 arip_barrier_get_n_waiting (AripBarrier *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  guint n = 0;
-
   g_return_val_if_fail (ARIP_IS_BARRIER (self), 0);
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_BARRIER_OP_N_WAITING, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(u)", &n);
-  return n;
+
+  return arip_shared_request_uint (ARIP_SHARED (self), ARIP_BARRIER_OP_N_WAITING);
 }
 
 /**
@@ -341,12 +336,7 @@ arip_barrier_get_n_waiting (AripBarrier *self)
 gboolean
 arip_barrier_is_broken (AripBarrier *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  gboolean broken = FALSE;
-
   g_return_val_if_fail (ARIP_IS_BARRIER (self), FALSE);
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_BARRIER_OP_IS_BROKEN, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &broken);
-  return broken;
+
+  return arip_shared_request_boolean (ARIP_SHARED (self), ARIP_BARRIER_OP_IS_BROKEN);
 }

@@ -304,31 +304,9 @@ store_variant (GVariant *value,
   memcpy (dest + size + 1, type, strlen (type));
 }
 
-GBytes *
-arip_frame_encode_value (AripFrameKind  kind,
-                         GVariant      *value,
-                         guint          n_fds)
-{
-  g_autoptr(GVariant) normal = normal_value (value);
-  gsize size, total;
-  guint8 *data;
-
-  g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, NULL);
-  g_return_val_if_fail (n_fds <= ARIP_FRAME_MAX_FDS, NULL);
-
-  /* "(v)" is laid out as its only member. */
-  size = variant_size (normal);
-  if (size > ARIP_FRAME_MAX_SIZE)
-    return NULL;
-
-  data = frame_alloc (kind, size, n_fds, &total);
-  store_variant (normal, data + ARIP_FRAME_HEADER_SIZE);
-  return g_bytes_new_take (data, total);
-}
-
 /* A tuple whose only variable member is a "v" at its end: the fixed
- * members at their places in @head, then the variant, with no framing
- * offset. */
+ * members at their places in @head (none: "(v)", laid out as its only
+ * member), then the variant, with no framing offset. */
 static GBytes *
 encode_head_and_variant (AripFrameKind  kind,
                          const guint8  *head,
@@ -346,9 +324,20 @@ encode_head_and_variant (AripFrameKind  kind,
   if (size > ARIP_FRAME_MAX_SIZE)
     return NULL;
   data = frame_alloc (kind, size, n_fds, &total);
-  memcpy (data + ARIP_FRAME_HEADER_SIZE, head, head_size);
+  if (head_size > 0)
+    memcpy (data + ARIP_FRAME_HEADER_SIZE, head, head_size);
   store_variant (normal, data + ARIP_FRAME_HEADER_SIZE + head_size);
   return g_bytes_new_take (data, total);
+}
+
+GBytes *
+arip_frame_encode_value (AripFrameKind  kind,
+                         GVariant      *value,
+                         guint          n_fds)
+{
+  g_return_val_if_fail (kind == ARIP_FRAME_RESULT || kind == ARIP_FRAME_MESSAGE, NULL);
+
+  return encode_head_and_variant (kind, NULL, 0, value, n_fds);
 }
 
 GBytes *

@@ -158,15 +158,9 @@ arip_event_clear (AripEvent *self)
 gboolean
 arip_event_is_set (AripEvent *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  gboolean set = FALSE;
-
   g_return_val_if_fail (ARIP_IS_EVENT (self), FALSE);
 
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_EVENT_OP_IS_SET, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &set);
-  return set;
+  return arip_shared_request_boolean (ARIP_SHARED (self), ARIP_EVENT_OP_IS_SET);
 }
 
 /**

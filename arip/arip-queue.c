@@ -32,10 +32,11 @@
  * the queue has room (as a multiprocessing queue's put does not): the
  * item is on its way, and anything the child does afterwards (a call's
  * result, a message, another shared object's operation) reaches the
- * parent after it. So a child puts tens of thousands of items a second. Should the queue be closed
- * while such puts are on their way, they do not get in, and the child's
- * next put fails with %ARIP_ERROR_CLOSED saying how many did not. A
- * child that dies after its puts has still put them.
+ * parent after it. So a child puts tens of thousands of items a second.
+ * Should the queue be closed while such puts are on their way, they do
+ * not get in, and the child's next put fails with %ARIP_ERROR_CLOSED
+ * saying how many did not. A child that dies after its puts has still
+ * put them.
  *
  * Items may hold handles of other shared objects; `h` handles in an item
  * index the descriptors put with it (arip_queue_put_with_fds_sync()),
@@ -437,8 +438,8 @@ arip_queue_put_with_fds_sync (AripQueue     *self,
     }
   /* In a child, with room known and nothing to time out or cancel: on
    * its way, the put is as good as done (see the type's description). */
-  if (timeout_ms < 0 && cancellable == NULL && g_variant_get_size (item) <= POST_MAX_SIZE &&
-      arip_shared_may_post (shared))
+  if (timeout_ms < 0 && cancellable == NULL && arip_shared_may_post (shared) &&
+      g_variant_get_size (item) <= POST_MAX_SIZE)
     return arip_shared_post (shared, ARIP_QUEUE_OP_POST, g_variant_new ("(v)", item), fd_list,
                              error);
 
@@ -728,15 +729,9 @@ arip_queue_close (AripQueue *self)
 guint
 arip_queue_get_length (AripQueue *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  guint length = 0;
-
   g_return_val_if_fail (ARIP_IS_QUEUE (self), 0);
 
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_QUEUE_OP_LENGTH, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(u)", &length);
-  return length;
+  return arip_shared_request_uint (ARIP_SHARED (self), ARIP_QUEUE_OP_LENGTH);
 }
 
 /**

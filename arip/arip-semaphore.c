@@ -279,15 +279,9 @@ arip_semaphore_acquire_sync (AripSemaphore  *self,
 gboolean
 arip_semaphore_try_acquire (AripSemaphore *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  gboolean acquired = FALSE;
-
   g_return_val_if_fail (ARIP_IS_SEMAPHORE (self), FALSE);
 
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_SEMAPHORE_OP_TRY_ACQUIRE, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &acquired);
-  return acquired;
+  return arip_shared_request_boolean (ARIP_SHARED (self), ARIP_SEMAPHORE_OP_TRY_ACQUIRE);
 }
 
 /**
@@ -327,13 +321,7 @@ arip_semaphore_release (AripSemaphore  *self,
 guint
 arip_semaphore_get_value (AripSemaphore *self)
 {
-  g_autoptr(GVariant) reply = NULL;
-  guint value = 0;
-
   g_return_val_if_fail (ARIP_IS_SEMAPHORE (self), 0);
 
-  reply = arip_shared_request_now (ARIP_SHARED (self), ARIP_SEMAPHORE_OP_VALUE, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(u)", &value);
-  return value;
+  return arip_shared_request_uint (ARIP_SHARED (self), ARIP_SEMAPHORE_OP_VALUE);
 }

@@ -290,6 +290,12 @@ GVariant     *arip_shared_request_sync   (AripShared         *self,
 GVariant     *arip_shared_request_now    (AripShared         *self,
                                           guint               op,
                                           GVariant           *arg);
+/* The same for an operation without argument that answers "(b)" or
+ * "(u)": the answer, or FALSE / 0 after the warning. */
+gboolean      arip_shared_request_boolean (AripShared        *self,
+                                           guint              op);
+guint         arip_shared_request_uint    (AripShared        *self,
+                                           guint              op);
 
 /* Posting: a child's request that does not wait for its reply (a put
  * into a queue with room). Requests on the connection are answered in

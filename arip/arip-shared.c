@@ -1036,6 +1036,30 @@ arip_shared_client_drain (void)
     }
 }
 
+gboolean
+arip_shared_request_boolean (AripShared *self,
+                             guint       op)
+{
+  g_autoptr(GVariant) reply = arip_shared_request_now (self, op, NULL);
+  gboolean value = FALSE;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &value);
+  return value;
+}
+
+guint
+arip_shared_request_uint (AripShared *self,
+                          guint       op)
+{
+  g_autoptr(GVariant) reply = arip_shared_request_now (self, op, NULL);
+  guint value = 0;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(u)", &value);
+  return value;
+}
+
 /* ------------------------------------------------------------------ */
 /* Finding handles                                                    */
 

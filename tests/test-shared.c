@@ -444,6 +444,27 @@ finish (AripLauncher  *launcher,
   return arip_launcher_run_finish (launcher, done, error);
 }
 
+/* Takes the numbers first .. first + n - 1 from @queue, in order, and
+ * finds it empty after them. */
+static void
+assert_takes_in_order (AripQueue *queue,
+                       guint32    first,
+                       guint32    n)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint (arip_queue_get_length (queue), ==, n);
+  for (guint32 i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) item = arip_queue_try_get (queue, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_get_uint32 (item), ==, first + i);
+    }
+  g_assert_null (arip_queue_try_get (queue, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Tests                                                                   */
 
@@ -529,16 +550,7 @@ test_queue_child_puts (void)
                &error);
   g_assert_no_error (error);
   arip_test_assert_variant (reply, g_variant_new ("(u)", 50));
-  g_assert_cmpuint (arip_queue_get_length (queue), ==, 50);
-  for (guint32 i = 0; i < 50; i++)
-    {
-      g_autoptr(GVariant) item = arip_queue_try_get (queue, &error);
-
-      g_assert_no_error (error);
-      g_assert_cmpuint (g_variant_get_uint32 (item), ==, 100 + i);
-    }
-  g_assert_null (arip_queue_try_get (queue, &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  assert_takes_in_order (queue, 100, 50);
 }
 
 static GVariant *
@@ -559,14 +571,7 @@ test_queue_put_then_killed (void)
   reply = run ("put_and_die", g_variant_new ("(@(stt)u)", handle (queue), 500), &error);
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
   g_assert_null (reply);
-  g_assert_cmpuint (arip_queue_get_length (queue), ==, 500);
-  for (guint32 i = 0; i < 500; i++)
-    {
-      g_autoptr(GVariant) item = arip_queue_try_get (queue, NULL);
-
-      g_assert_nonnull (item);
-      g_assert_cmpuint (g_variant_get_uint32 (item), ==, i);
-    }
+  assert_takes_in_order (queue, 0, 500);
 }
 
 /* Closed while a child puts as fast as it can: every put that said yes

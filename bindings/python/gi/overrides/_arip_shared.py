@@ -139,12 +139,9 @@ def install(Arip, override):
                 # is taken at once, as asyncio.Queue.get does, with no
                 # round through the main loop.
                 try:
-                    return _decode(self.try_get())
-                except GLib.Error as error:
-                    if is_closed(error):
-                        raise Closed(error.message) from None
-                    if not _would_block(error):
-                        raise
+                    return self.get(block=False)
+                except _queue.Empty:
+                    pass
             got = []
 
             def finish(result):
