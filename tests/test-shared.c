@@ -54,6 +54,28 @@ fn_put (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(u)", n));
 }
 
+/* ((stt)u): puts 0 .. n - 1 in bursts of 10, each once the queue is
+ * empty, so that the parent's gets wait between them however slow it is
+ * (valgrind). */
+static void
+fn_put_in_bursts (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) handle = g_variant_get_child_value (args, 0);
+  g_autoptr(AripQueue) queue = open_shared (call, handle, ARIP_TYPE_QUEUE);
+  guint32 n;
+
+  if (queue == NULL)
+    return;
+  g_variant_get_child (args, 1, "u", &n);
+  for (guint32 i = 0; i < n; i++)
+    {
+      while (i % 10 == 0 && arip_queue_get_length (queue) > 0)
+        g_usleep (500);
+      g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (i), -1, NULL, NULL));
+    }
+  arip_call_return_value (call, NULL);
+}
+
 /* ((stt)u): puts 0 .. n - 1 and dies before it answers: puts a child
  * did not wait for must not die with it. */
 static void
@@ -1208,7 +1230,7 @@ test_queue_cancel_storm (void)
   g_autofree guint8 *seen = g_new0 (guint8, n_items);
   guint got = 0, cancelled = 0;
 
-  start (launcher, "put", g_variant_new ("(@(stt)uu)", handle (queue), 0, n_items), &producer);
+  start (launcher, "put_in_bursts", g_variant_new ("(@(stt)u)", handle (queue), n_items), &producer);
   while (got < n_items)
     {
       g_autoptr(GCancellable) cancellable = g_cancellable_new ();
@@ -1332,6 +1354,7 @@ main (int argc, char **argv)
   arip_register_function ("put", fn_put, NULL, NULL);
   arip_register_function ("get", fn_get, NULL, NULL);
   arip_register_function ("put_and_die", fn_put_and_die, NULL, NULL);
+  arip_register_function ("put_in_bursts", fn_put_in_bursts, NULL, NULL);
   arip_register_function ("cancel_storm_get", fn_cancel_storm_get, NULL, NULL);
   arip_register_function ("put_until_closed", fn_put_until_closed, NULL, NULL);
   arip_register_function ("get_forever", fn_get_forever, NULL, NULL);
