@@ -57,7 +57,11 @@ typedef enum {
   ARIP_FRAME_REPLY,        /* parent -> child (ubv)   serial, needs ack, value */
   ARIP_FRAME_REPLY_ERROR,  /* parent -> child (usis)  serial, domain, code, message */
   ARIP_FRAME_EVENT,        /* parent -> child (tsv)   object, what, value */
-  ARIP_FRAME_LAST_KIND = ARIP_FRAME_EVENT,
+  /* Before its hello, from a worker whose launcher asked for limits or a
+   * sandbox: the pieces it was asked for and those it applied, whether it
+   * refuses to serve, and why, a line per piece it could not apply. */
+  ARIP_FRAME_SANDBOX,      /* child -> parent  (uubas) wanted, applied, refused, problems */
+  ARIP_FRAME_LAST_KIND = ARIP_FRAME_SANDBOX,
 } AripFrameKind;
 
 typedef struct {

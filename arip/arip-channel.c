@@ -65,6 +65,7 @@ static const struct {
   [ARIP_FRAME_REPLY] = { "reply", "(ubv)" },
   [ARIP_FRAME_REPLY_ERROR] = { "error reply", "(usis)" },
   [ARIP_FRAME_EVENT] = { "event", "(tsv)" },
+  [ARIP_FRAME_SANDBOX] = { "sandbox report", "(uubas)" },
 };
 
 /* Kinds whose payload is always kept whole and checked as a whole: the
@@ -73,7 +74,8 @@ static gboolean
 kind_keeps_payload (guint kind)
 {
   return kind == ARIP_FRAME_ERROR || kind == ARIP_FRAME_SHARED_CONNECT ||
-         kind == ARIP_FRAME_REPLY_ERROR || kind == ARIP_FRAME_EVENT;
+         kind == ARIP_FRAME_REPLY_ERROR || kind == ARIP_FRAME_EVENT ||
+         kind == ARIP_FRAME_SANDBOX;
 }
 
 static gboolean

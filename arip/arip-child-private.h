@@ -128,6 +128,10 @@ gboolean     arip_child_set_busy           (AripChild    *self);
  * where the shared page could not be made: then G_MAXUINT32). */
 guint32      arip_child_get_started_call   (AripChild    *self);
 
+/* The pieces of its sandbox the worker applied (known from before its
+ * hello). */
+AripSandboxFlags arip_child_get_sandbox    (AripChild    *self);
+
 /* After the end. */
 gboolean     arip_child_has_exited         (AripChild    *self);
 /* The process is gone for good (waited for), its slot given back. */

@@ -37,6 +37,7 @@
 
 #include "arip-child-private.h"
 #include "arip-error.h"
+#include "arip-isolation-private.h"
 #include "arip-launcher-private.h"
 #include "arip-shared-private.h"
 #include "arip-spawn-private.h"
@@ -78,11 +79,14 @@ struct _AripChild
   guint                     terminate_timeout_ms;
 
   AripHolder               *shared;        /* its connection to shared objects */
+  AripIsolationSummary      isolation;     /* its launcher's limits and sandbox */
+  AripSandboxFlags          sandbox;       /* what it applied */
 
   GError                   *error;
   gint                      wait_status;
   guint                     drop_news : 1;   /* a kill came while draining */
   guint                     hello : 1;
+  guint                     sandbox_reported : 1;
   guint                     expect_exit : 1;
   guint                     reaped : 1;
   guint                     dead : 1;      /* known to be gone or dying by our hand */
@@ -521,6 +525,66 @@ arip_child_get_lingered (AripChild *self)
   return self->lingered;
 }
 
+AripSandboxFlags
+arip_child_get_sandbox (AripChild *self)
+{
+  return self->sandbox;
+}
+
+/* What a worker applied of its sandbox, before its hello. One that could
+ * not have what its launcher requires (or its limits) says so and goes
+ * without serving: the error is ours, not its exit. */
+static void
+take_sandbox_report (AripChild *self,
+                     GVariant  *payload)
+{
+  g_autofree const char **problems = NULL;
+  g_autofree char *joined = NULL;
+  guint32 wanted, applied;
+  gboolean refused;
+
+  if (self->hello || self->sandbox_reported || !self->isolation.asked)
+    {
+      arip_child_protocol_violation (self, _("a sandbox report it was not asked for"));
+      return;
+    }
+  g_variant_get (payload, "(uub^a&s)", &wanted, &applied, &refused, &problems);
+  if (wanted != (guint32) self->isolation.flags || (applied & ~wanted) != 0)
+    {
+      arip_child_protocol_violation (self, _("a sandbox report that does not match its launcher"));
+      return;
+    }
+  self->sandbox_reported = TRUE;
+  self->sandbox = (AripSandboxFlags) applied;
+  joined = g_strjoinv ("; ", (char **) problems);
+
+  if (refused)
+    {
+      GError *error;
+
+      if (self->isolation.policy == ARIP_SANDBOX_POLICY_REQUIRED && wanted != applied)
+        {
+          g_autofree char *missing = arip_sandbox_flags_describe (wanted & ~applied);
+
+          error = g_error_new (ARIP_ERROR, ARIP_ERROR_SANDBOX,
+                               _("Worker %d could not be given the sandbox its launcher requires "
+                                 "(missing: %s): %s"), (int) self->pid, missing, joined);
+        }
+      else if (self->isolation.policy == ARIP_SANDBOX_POLICY_REQUIRED)
+        error = g_error_new (ARIP_ERROR, ARIP_ERROR_SANDBOX,
+                             _("Worker %d could not be given the sandbox its launcher requires: "
+                               "%s"), (int) self->pid, joined);
+      else
+        error = g_error_new (ARIP_ERROR, ARIP_ERROR_SPAWN_FAILED,
+                             _("Worker %d could not be given its limits: %s"),
+                             (int) self->pid, joined);
+      arip_child_fail (self, error);
+      return;
+    }
+  if (problems[0] != NULL)
+    g_debug ("worker %d runs without part of its sandbox: %s", (int) self->pid, joined);
+}
+
 const GError *
 arip_child_get_error (AripChild *self)
 {
@@ -556,6 +620,9 @@ arip_child_exit_error_new (AripChild  *self,
                        (int) self->pid, WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : -1,
                        function);
     }
+
+  arip_isolation_explain_death (&self->isolation, wait_status, self->killed, self->last_words,
+                                message);
 
   /* Gone before its hello: most likely not a worker at all yet. */
   if (!self->hello && code == ARIP_ERROR_EXITED)
@@ -815,10 +882,18 @@ on_frame (AripChannel *channel,
       return;
     }
 
+  if (frame->kind == ARIP_FRAME_SANDBOX)
+    {
+      take_sandbox_report (self, arip_frame_get_payload (frame));
+      return;
+    }
+
   if (frame->kind == ARIP_FRAME_HELLO)
     {
       if (self->hello)
         arip_child_protocol_violation (self, _("a second hello"));
+      else if (self->isolation.asked && !self->sandbox_reported)
+        arip_child_protocol_violation (self, _("a hello without the report of its sandbox"));
       else if (frame->u32 != ARIP_PROTOCOL_VERSION)
         {
           g_autofree char *what =
@@ -1081,6 +1156,7 @@ arip_child_new (AripLauncher              *launcher,
   self->stdio[2] = spawned.stderr_fd;
   arip_launcher_get_stop_timeouts (launcher, &self->interrupt_timeout_ms,
                                    &self->terminate_timeout_ms);
+  arip_isolation_summarize (arip_launcher_get_isolation (launcher, FALSE), &self->isolation);
 
   if (spawned.control_fd >= 0)
     {

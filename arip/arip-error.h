@@ -59,6 +59,9 @@ G_BEGIN_DECLS
  *   empty)
  * @ARIP_ERROR_BROKEN: the shared barrier was aborted or reset, or a party
  *   died while waiting at it
+ * @ARIP_ERROR_SANDBOX: the worker could not be given every piece of the
+ *   sandbox its launcher requires (%ARIP_SANDBOX_POLICY_REQUIRED); the
+ *   message names each piece and why
  *
  * Error codes in the %ARIP_ERROR domain. Codes are only ever appended.
  */
@@ -79,6 +82,7 @@ typedef enum {
   ARIP_ERROR_WOULD_DEADLOCK,
   ARIP_ERROR_CLOSED,
   ARIP_ERROR_BROKEN,
+  ARIP_ERROR_SANDBOX,
 } AripError;
 
 ARIP_AVAILABLE_IN_ALL

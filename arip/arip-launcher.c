@@ -21,6 +21,7 @@
 #include "arip-error.h"
 #include "arip-fork-private.h"
 #include "arip-error-private.h"
+#include "arip-isolation-private.h"
 #include "arip-launcher.h"
 #include "arip-launcher-private.h"
 #include "arip-process.h"
@@ -68,6 +69,7 @@ struct _AripLauncher
   AripStartMethod   start_method;
   guint             startup_timeout_ms;
   guint             call_timeout_ms;
+  AripIsolation    *isolation;       /* NULL: none asked for */
   guint             interrupt_timeout_ms;
   guint             terminate_timeout_ms;
 };
@@ -124,6 +126,7 @@ arip_launcher_finalize (GObject *object)
   g_strfreev (self->envp);
   g_clear_pointer (&self->env_changes, g_hash_table_unref);
   g_free (self->cwd);
+  arip_isolation_free (self->isolation);
 
   G_OBJECT_CLASS (arip_launcher_parent_class)->finalize (object);
 }
@@ -995,8 +998,18 @@ build_environ (AripLauncher *self,
   const char * const *base = self->envp != NULL ? (const char * const *) self->envp
                                                 : (const char * const *) environ;
   g_autoptr(GHashTable) present = NULL;
+  AripIsolationSummary isolation;
+  char *isolation_var = NULL;
+  gboolean clear;
   GPtrArray *out;
   guint n = 0;
+
+  /* A sandbox's cleared environment keeps only what the launcher sets (a
+   * whole environment given to it counts) and what a worker needs to
+   * start at all. */
+  arip_isolation_summarize (self->isolation, &isolation);
+  clear = worker_var != NULL && self->envp == NULL &&
+          (isolation.flags & ARIP_SANDBOX_CLEAR_ENV) != 0;
 
   while (base != NULL && base[n] != NULL)
     n++;
@@ -1009,6 +1022,10 @@ build_environ (AripLauncher *self,
       gsize len = env_name_length (entry);
 
       if (len == strlen (ARIP_WORKER_ENV) && strncmp (entry, ARIP_WORKER_ENV, len) == 0)
+        continue;
+      if (len == strlen (ARIP_ISOLATION_ENV) && strncmp (entry, ARIP_ISOLATION_ENV, len) == 0)
+        continue;
+      if (clear && !arip_isolation_keeps_variable (entry, len))
         continue;
 
       if (self->env_changes != NULL)
@@ -1049,9 +1066,26 @@ build_environ (AripLauncher *self,
     }
 
   if (worker_var != NULL)
-    g_ptr_array_add (out, (gpointer) worker_var);
+    {
+      g_ptr_array_add (out, (gpointer) worker_var);
+      isolation_var = arip_isolation_to_env (self->isolation);
+      if (isolation_var != NULL)
+        {
+          g_ptr_array_add (owned, isolation_var);
+          g_ptr_array_add (out, isolation_var);
+        }
+    }
   g_ptr_array_add (out, NULL);
   return out;
+}
+
+AripIsolation *
+arip_launcher_get_isolation (AripLauncher *self,
+                             gboolean      create)
+{
+  if (self->isolation == NULL && create)
+    self->isolation = arip_isolation_new ();
+  return self->isolation;
 }
 
 char **

@@ -111,6 +111,38 @@ GVariant            *arip_launcher_run_sync            (AripLauncher         *se
                                                         GError              **error);
 
 ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_set_rlimit          (AripLauncher         *self,
+                                                        gint                  resource,
+                                                        guint64               soft,
+                                                        guint64               hard);
+ARIP_AVAILABLE_IN_ALL
+gboolean             arip_launcher_get_rlimit          (AripLauncher         *self,
+                                                        gint                  resource,
+                                                        guint64              *out_soft,
+                                                        guint64              *out_hard);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_set_memory_limit    (AripLauncher         *self,
+                                                        guint64               bytes);
+ARIP_AVAILABLE_IN_ALL
+guint64              arip_launcher_get_memory_limit    (AripLauncher         *self);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_set_cpu_limit       (AripLauncher         *self,
+                                                        guint                 seconds);
+ARIP_AVAILABLE_IN_ALL
+guint                arip_launcher_get_cpu_limit       (AripLauncher         *self);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_set_sandbox         (AripLauncher         *self,
+                                                        AripSandboxFlags      flags,
+                                                        AripSandboxPolicy     policy);
+ARIP_AVAILABLE_IN_ALL
+AripSandboxFlags     arip_launcher_get_sandbox         (AripLauncher         *self,
+                                                        AripSandboxPolicy    *out_policy);
+ARIP_AVAILABLE_IN_ALL
+void                 arip_launcher_allow_path          (AripLauncher         *self,
+                                                        const char           *path,
+                                                        gboolean              writable);
+
+ARIP_AVAILABLE_IN_ALL
 void                 arip_launcher_run_command_async   (AripLauncher         *self,
                                                         const char * const   *argv,
                                                         GBytes               *stdin_data,

@@ -876,7 +876,8 @@ assign (PoolWorker *worker,
     arip_child_send_message (worker->child, g_queue_pop_head (&call->early_messages), NULL);
   if (call->process != NULL)
     arip_process_pool_assigned (call->process, arip_child_get_pid (worker->child),
-                                arip_child_get_start_method (worker->child));
+                                arip_child_get_start_method (worker->child),
+                                arip_child_get_sandbox (worker->child));
 
   timeout_ms = arip_launcher_get_call_timeout (call->pool->launcher);
   if (timeout_ms > 0)

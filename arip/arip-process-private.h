@@ -31,9 +31,10 @@ GUnixFDList *arip_process_run_get_fd_list (GTask *task);
  * a worker took the call; a message or progress frame came for it (FALSE:
  * it is invalid); the call ended (@value and @error consumed; how the
  * worker died, if it did). */
-void      arip_process_pool_assigned (AripProcess     *self,
-                                      GPid             pid,
-                                      AripStartMethod  start_method);
+void      arip_process_pool_assigned (AripProcess      *self,
+                                      GPid              pid,
+                                      AripStartMethod   start_method,
+                                      AripSandboxFlags  sandbox);
 gboolean  arip_process_pool_frame    (AripProcess *self,
                                       AripFrame   *frame);
 void      arip_process_pool_finish   (AripProcess *self,

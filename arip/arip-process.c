@@ -103,6 +103,7 @@ struct _AripProcess
   AripState      state;
   GPid           pid;
   AripStartMethod start_method;
+  AripSandboxFlags sandbox;
   gdouble        progress;
 
   guint          startup_timeout_ms;
@@ -159,6 +160,7 @@ enum {
   PROP_STATE,
   PROP_PID,
   PROP_PROGRESS,
+  PROP_SANDBOX,
   N_PROPS
 };
 
@@ -255,6 +257,9 @@ arip_process_get_property (GObject    *object,
       break;
     case PROP_PROGRESS:
       g_value_set_double (value, self->progress);
+      break;
+    case PROP_SANDBOX:
+      g_value_set_flags (value, self->sandbox);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -371,6 +376,17 @@ arip_process_class_init (AripProcessClass *klass)
   properties[PROP_PID] =
     g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * AripProcess:sandbox:
+   *
+   * The pieces of its launcher's sandbox the worker applied to itself
+   * (arip_launcher_set_sandbox()); known from %ARIP_STATE_WAIT_EXEC_DATA
+   * on, %ARIP_SANDBOX_NONE before and when the launcher asks for none.
+   */
+  properties[PROP_SANDBOX] =
+    g_param_spec_flags ("sandbox", NULL, NULL, ARIP_TYPE_SANDBOX_FLAGS, ARIP_SANDBOX_NONE,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * AripProcess:progress:
@@ -789,6 +805,16 @@ on_call_timeout (gpointer user_data)
 }
 
 static void
+set_sandbox (AripProcess      *self,
+             AripSandboxFlags  sandbox)
+{
+  if (self->sandbox == sandbox)
+    return;
+  self->sandbox = sandbox;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SANDBOX]);
+}
+
+static void
 on_child_ready (AripChild *child,
                 gpointer   user_data)
 {
@@ -799,7 +825,10 @@ on_child_ready (AripChild *child,
   if (self->state != ARIP_STATE_INITIALIZED)
     arip_child_protocol_violation (child, _("a hello out of turn"));
   else
-    set_state (self, ARIP_STATE_WAIT_EXEC_DATA);
+    {
+      set_sandbox (self, arip_child_get_sandbox (child));
+      set_state (self, ARIP_STATE_WAIT_EXEC_DATA);
+    }
 }
 
 static void
@@ -1850,6 +1879,24 @@ arip_process_get_pid (AripProcess *self)
 }
 
 /**
+ * arip_process_get_sandbox:
+ * @self: a process
+ *
+ * Gets what the worker applied of the sandbox its launcher asks for
+ * (arip_launcher_set_sandbox()): under %ARIP_SANDBOX_POLICY_BEST_EFFORT,
+ * the pieces this kernel and this environment allowed.
+ *
+ * Returns: the pieces applied; %ARIP_SANDBOX_NONE before
+ *   %ARIP_STATE_WAIT_EXEC_DATA
+ */
+AripSandboxFlags
+arip_process_get_sandbox (AripProcess *self)
+{
+  g_return_val_if_fail (ARIP_IS_PROCESS (self), ARIP_SANDBOX_NONE);
+  return self->sandbox;
+}
+
+/**
  * arip_process_get_start_method:
  * @self: a process
  *
@@ -1999,13 +2046,15 @@ arip_process_get_stdin_pipe (AripProcess *self)
 /* On a pool                                                              */
 
 void
-arip_process_pool_assigned (AripProcess     *self,
-                            GPid             pid,
-                            AripStartMethod  start_method)
+arip_process_pool_assigned (AripProcess      *self,
+                            GPid              pid,
+                            AripStartMethod   start_method,
+                            AripSandboxFlags  sandbox)
 {
   g_autoptr(AripProcess) keep = g_object_ref (self);
 
   self->start_method = start_method;
+  set_sandbox (self, sandbox);
   if (self->pid != pid)
     {
       self->pid = pid;

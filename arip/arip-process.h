@@ -95,6 +95,8 @@ GPid           arip_process_get_pid               (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL
 AripStartMethod arip_process_get_start_method     (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL
+AripSandboxFlags arip_process_get_sandbox         (AripProcess          *self);
+ARIP_AVAILABLE_IN_ALL
 gboolean       arip_process_get_if_exited         (AripProcess          *self);
 ARIP_AVAILABLE_IN_ALL
 gint           arip_process_get_exit_status       (AripProcess          *self);

@@ -65,4 +65,58 @@ typedef enum {
   ARIP_START_METHOD_FORK,
 } AripStartMethod;
 
+/**
+ * AripSandboxFlags:
+ * @ARIP_SANDBOX_NONE: no sandbox
+ * @ARIP_SANDBOX_NO_NEW_PRIVS: the worker and everything it starts can never
+ *   gain privileges (set-user-ID programs, file capabilities):
+ *   `PR_SET_NO_NEW_PRIVS`
+ * @ARIP_SANDBOX_NO_NETWORK: the worker runs in a network namespace of its
+ *   own with nothing in it (not even a working loopback): connecting to any
+ *   address, 127.0.0.1 included, fails. Made through an unprivileged user
+ *   namespace where the process has no privilege of its own
+ * @ARIP_SANDBOX_RESTRICT_FILESYSTEM: the worker reaches only the paths given
+ *   to arip_launcher_allow_path(), plus, read-only, what it needs to run:
+ *   the system's programs, libraries and data (`/usr`, `/etc`, `/lib`…), the
+ *   program's own directory and the paths its loader and interpreter are
+ *   told about (`LD_LIBRARY_PATH`, `GI_TYPELIB_PATH`, `PYTHONPATH`,
+ *   `GJS_PATH`); `/dev/null` and its kind read-write (Landlock)
+ * @ARIP_SANDBOX_SECCOMP: the system calls a worker has no business making
+ *   (ptrace, mount, keyctl, new user namespaces, perf_event_open, module
+ *   loading, faking terminal input with TIOCSTI, and the like) end it with
+ *   %SIGSYS, and the error names the call. Needs arip built with libseccomp
+ * @ARIP_SANDBOX_CLEAR_ENV: the worker gets only the environment variables
+ *   set on the launcher, and those its loader and interpreter need to start
+ *   (`LD_LIBRARY_PATH`, `LD_PRELOAD`, `GI_TYPELIB_PATH`, `PYTHONPATH`,
+ *   `PYTHONHOME`, `GJS_PATH`)
+ *
+ * The pieces of a worker's sandbox, set with arip_launcher_set_sandbox().
+ * See the isolation guide for what each one protects from, and what it does
+ * not.
+ */
+typedef enum /*< flags >*/ {
+  ARIP_SANDBOX_NONE                = 0,
+  ARIP_SANDBOX_NO_NEW_PRIVS        = 1 << 0,
+  ARIP_SANDBOX_NO_NETWORK          = 1 << 1,
+  ARIP_SANDBOX_RESTRICT_FILESYSTEM = 1 << 2,
+  ARIP_SANDBOX_SECCOMP             = 1 << 3,
+  ARIP_SANDBOX_CLEAR_ENV           = 1 << 4,
+} AripSandboxFlags;
+
+/**
+ * AripSandboxPolicy:
+ * @ARIP_SANDBOX_POLICY_BEST_EFFORT: apply what this kernel and this
+ *   environment allow, and go on without the rest;
+ *   arip_process_get_sandbox() says what was applied
+ * @ARIP_SANDBOX_POLICY_REQUIRED: a worker that cannot have every piece does
+ *   not run anything: starting it fails with %ARIP_ERROR_SANDBOX, whose
+ *   message names each missing piece and why
+ *
+ * What to do when a piece of the sandbox cannot be applied.
+ */
+typedef enum {
+  ARIP_SANDBOX_POLICY_BEST_EFFORT,
+  ARIP_SANDBOX_POLICY_REQUIRED,
+} AripSandboxPolicy;
+
 G_END_DECLS

@@ -42,14 +42,21 @@
 #include "arip-error-private.h"
 #include "arip-init.h"
 #include "arip-registry-private.h"
+#include "arip-sandbox-private.h"
 #include "arip-shared-private.h"
 #include "arip-signals-private.h"
 #include "arip-worker-private.h"
 #include "arip-zygote-private.h"
 
+/* siginfo's si_code for a call a seccomp filter trapped. */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
 /* Exit statuses of a worker that could not even start serving. */
 #define EXIT_BAD_SETUP   125
 #define EXIT_ORPHANED    126
+#define EXIT_SANDBOX     124
 
 static gboolean is_worker;
 static gboolean init_ran;
@@ -76,7 +83,8 @@ static gboolean became_worker;
 static AripPreloadFunc preload_func;
 static gpointer preload_data;
 
-static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS };
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS,
+                                     SIGXCPU, SIGXFSZ };
 
 /* ---------------------------------------------------------------------- */
 /* The program's own argv                                                 */
@@ -251,7 +259,9 @@ report_backtrace (void)
 }
 
 static void
-on_crash (int signum)
+on_crash (int        signum,
+          siginfo_t *info,
+          void      *context)
 {
   int saved_errno = errno;
 
@@ -279,6 +289,17 @@ on_crash (int signum)
           strcat (what, num + i);
         }
       report_line_n (what, strlen (what));
+      if (signum == SIGSYS && info != NULL && info->si_code == SYS_SECCOMP)
+        {
+          const char *call = arip_sandbox_blocked_syscall_name (info->si_syscall);
+          char line[160] = "the sandbox's seccomp filter blocked the system call ";
+
+          if (call != NULL)
+            strncat (line, call, sizeof line - strlen (line) - 1);
+          else
+            strcat (line, "(unknown)");
+          report_line_n (line, strlen (line));
+        }
       if (g_atomic_int_get (&unwinder_ready))
         {
           report_line_n ("Backtrace:", strlen ("Backtrace:"));
@@ -304,8 +325,8 @@ install_crash_handlers (void)
   alt_stack.ss_size = sizeof alt_stack_storage;
   sigaltstack (&alt_stack, NULL);
 
-  action.sa_handler = on_crash;
-  action.sa_flags = SA_RESETHAND | SA_ONSTACK | SA_NODEFER;
+  action.sa_sigaction = on_crash;
+  action.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK | SA_NODEFER;
   sigemptyset (&action.sa_mask);
   for (guint i = 0; i < G_N_ELEMENTS (crash_signals); i++)
     sigaction (crash_signals[i], &action, NULL);
@@ -1011,6 +1032,7 @@ worker_main (const char  *env_value,
   g_autoptr(GError) error = NULL;
   g_autofree char *env_copy = g_strdup (env_value);
   Worker worker = { NULL };
+  AripSandboxReport sandbox;
   GPid parent;
   int chan, control_fd;
 
@@ -1048,10 +1070,29 @@ worker_main (const char  *env_value,
 
   install_crash_handlers ();
 
+  /* Its limits and sandbox, while it runs one thread, before anything of
+   * the caller's runs (the preload hook included). */
+  arip_sandbox_apply (pool_mode, &sandbox);
+
   worker.channel = arip_channel_new (chan, &error);
   if (worker.channel == NULL)
     worker_fail ("refusing to serve: %s", error->message);
   arip_channel_set_sync_writes (worker.channel, TRUE);
+
+  /* What it applied goes ahead of the hello; one that must not serve says
+   * why and goes. */
+  if (sandbox.asked)
+    {
+      if (!arip_channel_send_bytes (worker.channel, arip_sandbox_report_encode (&sandbox),
+                                    NULL, &error))
+        worker_exit (EXIT_ORPHANED);
+      if (sandbox.refused)
+        {
+          arip_channel_flush_sync (worker.channel, NULL);
+          worker_exit (EXIT_SANDBOX);
+        }
+      arip_sandbox_report_clear (&sandbox);
+    }
   channel_fd = chan;
   protect_from_forks ();
   /* Bindings pass exactly argc strings, with no NULL after them. */
@@ -1108,6 +1149,8 @@ worker_main (const char  *env_value,
         arip_channel_start_reading (worker.channel, worker.context,
                                     on_worker_frame, on_worker_channel_closed, &worker);
 
+      if (pool_mode)
+        arip_sandbox_begin_call ();
       serve (&worker, frame, seq);
 
       if (!pool_mode)

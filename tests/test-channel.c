@@ -80,7 +80,7 @@ static void
 test_kinds (void)
 {
   const char *types[] = { NULL, "(ui)", "(u)", "(sv)", "(v)", "(sis)", "(v)", "(d)", "(ts)", "(ts)", "(sts)", "(t)",
-                          "(u)", "(uutv)", "(ubv)", "(usis)", "(tsv)" };
+                          "(u)", "(uutv)", "(ubv)", "(usis)", "(tsv)", "(uubas)" };
 
   for (guint k = ARIP_FRAME_HELLO; k <= ARIP_FRAME_LAST_KIND; k++)
     {
