@@ -670,6 +670,75 @@ bench_forkserver_one_shot (const char *true_exe)
   samples_clear (&floors);
 }
 
+/* A one-shot in the whole sandbox against the same without it,
+ * interleaved. */
+static void
+bench_sandboxed_one_shot (AripStartMethod method)
+{
+  const guint n = quick ? 20 : 200;
+  const AripSandboxFlags every = ARIP_SANDBOX_NO_NEW_PRIVS | ARIP_SANDBOX_NO_NETWORK |
+                                 ARIP_SANDBOX_RESTRICT_FILESYSTEM | ARIP_SANDBOX_SECCOMP |
+                                 ARIP_SANDBOX_CLEAR_ENV;
+  g_autoptr(AripLauncher) plain = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripLauncher) boxed = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripProcess) probe = NULL;
+  g_autofree char *spread_a = NULL;
+  g_autofree char *spread_b = NULL;
+  g_autofree char *figure = NULL;
+  g_autofree char *applied = NULL;
+  GFlagsClass *flags_class;
+  Samples runs, floors;
+  double run, floor;
+
+  arip_launcher_set_start_method (plain, method);
+  arip_launcher_set_start_method (boxed, method);
+  arip_launcher_set_sandbox (boxed, every, ARIP_SANDBOX_POLICY_BEST_EFFORT);
+  arip_launcher_set_memory_limit (boxed, (guint64) 1 << 30);
+  arip_launcher_set_cpu_limit (boxed, 60);
+  samples_init (&runs);
+  samples_init (&floors);
+  for (guint i = 0; i < 20; i++)
+    {
+      one_shot_once (plain, NULL);
+      one_shot_once (boxed, NULL);
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      samples_add (&floors, one_shot_once (plain, NULL));
+      samples_add (&runs, one_shot_once (boxed, NULL));
+    }
+
+  /* What this machine let the worker have. */
+  probe = arip_process_new (boxed, "noop", NULL);
+  arip_process_start_async (probe, NULL, NULL, NULL);
+  while (arip_process_get_state (probe) != ARIP_STATE_FINISHED)
+    g_main_context_iteration (NULL, TRUE);
+  flags_class = g_type_class_ref (ARIP_TYPE_SANDBOX_FLAGS);
+  {
+    GString *names = g_string_new (NULL);
+
+    for (guint i = 0; i < flags_class->n_values; i++)
+      if (flags_class->values[i].value != 0 &&
+          (arip_process_get_sandbox (probe) & flags_class->values[i].value))
+        g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
+                                flags_class->values[i].value_nick);
+    applied = g_string_free (names, FALSE);
+  }
+  g_type_class_unref (flags_class);
+
+  run = samples_median (&runs);
+  floor = samples_median (&floors);
+  spread_a = format_spread (&runs);
+  spread_b = format_spread (&floors);
+  figure = g_strdup_printf ("one-shot, %s, whole sandbox and limits, median",
+                            method == ARIP_START_METHOD_SPAWN ? "spawn" : "fork server");
+  add_row (figure, format_ns (run), "the same one-shot without them, median", format_ns (floor),
+           run / floor, 0,
+           g_strdup_printf ("run %s; floor %s; applied: %s", spread_a, spread_b, applied));
+  samples_clear (&runs);
+  samples_clear (&floors);
+}
+
 static void
 bench_one_shot (const char *true_exe)
 {
@@ -1229,7 +1298,8 @@ main (int argc, char **argv)
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "Take few samples (a smoke run)", NULL },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &strict, "Exit with status 1 when a target is missed", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Measure one figure only (for profiling): one-shot, warm, throughput, rss or blob", "NAME" },
+      "Measure one figure only (for profiling): one-shot, sandbox, warm, throughput, rss or blob",
+      "NAME" },
     { NULL }
   };
   g_autoptr(GOptionContext) options = NULL;
@@ -1254,7 +1324,7 @@ main (int argc, char **argv)
     }
 
   if (only != NULL && !wanted ("one-shot") && !wanted ("warm") && !wanted ("throughput") &&
-      !wanted ("rss") && !wanted ("blob"))
+      !wanted ("rss") && !wanted ("blob") && !wanted ("sandbox"))
     {
       g_printerr ("--only: no figure is called \"%s\"\n", only);
       return 2;
@@ -1281,6 +1351,11 @@ main (int argc, char **argv)
       sched_setaffinity (0, sizeof one, &one);
       bench_warm_call (TRUE);
       sched_setaffinity (0, sizeof all, &all);
+    }
+  if (wanted ("sandbox"))
+    {
+      bench_sandboxed_one_shot (ARIP_START_METHOD_FORKSERVER);
+      bench_sandboxed_one_shot (ARIP_START_METHOD_SPAWN);
     }
   if (wanted ("throughput"))
     bench_throughput ();

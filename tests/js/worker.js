@@ -90,8 +90,33 @@ const functions = {
         return new GLib.Variant('(ms)', [GLib.getenv(name)]);
     },
 
+    // (s): the file's text, or the error's message.
+    read_file(call, args) {
+        const [path] = args.deepUnpack();
+        try {
+            const [, bytes] = GLib.file_get_contents(path);
+            return new GLib.Variant('(s)', [new TextDecoder().decode(bytes)]);
+        } catch (e) {
+            return new GLib.Variant('(s)', [e.message]);
+        }
+    },
+
+    // (s): a field of /proc/self/status.
+    status_field(call, args) {
+        const [name] = args.deepUnpack();
+        const [, bytes] = GLib.file_get_contents('/proc/self/status');
+        const line = new TextDecoder().decode(bytes).split('\n').find(l => l.startsWith(`${name}:`));
+        return new GLib.Variant('(s)', [line ? line.split(':')[1].trim() : '']);
+    },
+
     get_pid() {
         return new GLib.Variant('(i)', [new Gio.Credentials().get_unix_pid()]);
+    },
+
+    // Uses CPU time until it is stopped.
+    spin() {
+        for (;;)
+            ;
     },
 
     // Ignores interrupts; SIGTERM ends it.

@@ -100,6 +100,65 @@ def get_env(call, args):
     return GLib.Variant('(ms)', (os.environ.get(name),))
 
 
+def connect_to(call, args):
+    """(q): connects to 127.0.0.1:port; (s) '' or the error."""
+    import socket
+    (port,) = args.unpack()
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=5).close()
+        return GLib.Variant('(s)', ('',))
+    except OSError as exc:
+        return GLib.Variant('(s)', (type(exc).__name__,))
+
+
+def write_to(call, args):
+    """(s): writes a file; (s) '' or the exception's type."""
+    (path,) = args.unpack()
+    try:
+        with open(path, 'w') as f:
+            f.write('written')
+        return GLib.Variant('(s)', ('',))
+    except OSError as exc:
+        return GLib.Variant('(s)', (type(exc).__name__,))
+
+
+def read_from(call, args):
+    """(s): reads a file; (s) its text or the exception's type."""
+    (path,) = args.unpack()
+    try:
+        with open(path) as f:
+            return GLib.Variant('(s)', (f.read(),))
+    except OSError as exc:
+        return GLib.Variant('(s)', (type(exc).__name__,))
+
+
+def no_new_privs(call, args):
+    """(b): whether the kernel says the worker can never gain privileges."""
+    with open('/proc/self/status') as f:
+        flags = dict(line.split(':', 1) for line in f if ':' in line)
+    return GLib.Variant('(b)', (flags['NoNewPrivs'].strip() == '1',))
+
+
+def ptrace_parent(call, args):
+    """(x): ptrace(PTRACE_PEEKUSER) on the parent, through the C library."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return GLib.Variant('(x)', (libc.ptrace(3, os.getppid(), None, None),))
+
+
+def allocate(call, args):
+    """(t): allocates that many bytes."""
+    (size,) = args.unpack()
+    block = bytearray(size)
+    return GLib.Variant('(t)', (len(block),))
+
+
+def spin(call, args):
+    """Uses CPU time until it is stopped."""
+    while True:
+        pass
+
+
 def get_cwd(call, args):
     return GLib.Variant('(s)', (os.getcwd(),))
 
@@ -214,6 +273,13 @@ FUNCTIONS = {
     'print_stdout': print_stdout,
     'read_stdin': read_stdin,
     'write_fd': write_fd,
+    'connect_to': connect_to,
+    'write_to': write_to,
+    'read_from': read_from,
+    'no_new_privs': no_new_privs,
+    'ptrace_parent': ptrace_parent,
+    'allocate': allocate,
+    'spin': spin,
 }
 
 for name, function in FUNCTIONS.items():

@@ -62,6 +62,19 @@ def _to_quark(domain):
     return int(domain)
 
 
+def _with_memory_limit(head):
+    """A MemoryError's line, naming the launcher's memory limit if any."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return head
+    note = 'the worker ran out of memory under its memory limit of %s' % (
+        GLib.format_size_full(limit, GLib.FormatSizeFlags.IEC_UNITS))
+    if ':' not in head:
+        return '%s: %s' % (head, note)
+    return '%s (%s)' % (head, note)
+
+
 def _exception_to_error(exc, tb=None):
     """Returns (quark, code, message) describing @exc for the parent."""
     if tb is None:
@@ -83,6 +96,8 @@ def _exception_to_error(exc, tb=None):
     else:
         quark, code = Arip.error_quark(), Arip.Error.FAILED
         head = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        if isinstance(exc, MemoryError):
+            head = _with_memory_limit(head)
 
     if tb is None:
         return quark, code, head
