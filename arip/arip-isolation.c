@@ -220,9 +220,10 @@ arip_isolation_explain_death (const AripIsolationSummary *summary,
   if (killed_by_us)
     return;
 
+  /* How a failed allocation ends a program: abort() (C++, most C), a
+   * breakpoint (GLib's g_error()), or the kernel's OOM killer. */
   if (summary->memory_limit > 0 &&
-      (signum == SIGABRT || signum == SIGTRAP || signum == SIGSEGV || signum == SIGBUS ||
-       signum == SIGKILL))
+      (signum == SIGABRT || signum == SIGTRAP || signum == SIGKILL))
     {
       g_autofree char *size = g_format_size_full (summary->memory_limit, G_FORMAT_SIZE_IEC_UNITS);
 

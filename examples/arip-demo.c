@@ -125,6 +125,8 @@ typedef struct {
   gint64     longest_tick_gap;
   guint8    *composite;      /* sieve of Eratosthenes: composite[i] != 0 */
   guint32    sieve_size;
+  AripLauncher *launcher;    /* the workers' limits and sandbox */
+  gboolean   told_sandbox;
 } Demo;
 
 struct _Job {
@@ -429,7 +431,23 @@ on_started (GObject      *source,
   if (!arip_process_start_finish (ARIP_PROCESS (source), result, &error))
     job_finished (job, NULL, error);
   else
-    arip_process_wait_async (job->process, NULL, on_waited, job);
+    {
+      /* What this machine let the first worker have of its sandbox. */
+      if (!job->demo->told_sandbox)
+        {
+          g_autoptr(GFlagsClass) flags = g_type_class_ref (ARIP_TYPE_SANDBOX_FLAGS);
+          AripSandboxFlags applied = arip_process_get_sandbox (job->process);
+          g_autoptr(GString) names = g_string_new (NULL);
+
+          for (guint i = 0; i < flags->n_values; i++)
+            if (flags->values[i].value != 0 && (applied & flags->values[i].value))
+              g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
+                                      flags->values[i].value_nick);
+          say (job->demo, job->label, "sandboxed: %s", names->len > 0 ? names->str : "nothing");
+          job->demo->told_sandbox = TRUE;
+        }
+      arip_process_wait_async (job->process, NULL, on_waited, job);
+    }
 }
 
 static void
@@ -446,8 +464,9 @@ add_job (Demo       *demo,
   if (!job->expect_crash)
     g_variant_get (args, "(u)", &job->n);
 
-  /* NULL launcher: the defaults, i.e. re-run this program as the worker. */
-  job->process = arip_process_new (NULL, function, args);
+  /* The launcher re-runs this program as the worker (the default), in a
+   * sandbox. */
+  job->process = arip_process_new (demo->launcher, function, args);
   job->last_state = arip_process_get_state (job->process);
   g_signal_connect (job->process, "state-changed", G_CALLBACK (on_state_changed), job);
   g_signal_connect (job->process, "notify::progress", G_CALLBACK (on_progress), job);
@@ -554,6 +573,17 @@ main (int    argc,
   if (g_getenv ("ARIP_MAX_PROCS") == NULL)
     arip_set_max_processes (2);
 
+  /* Counting primes needs neither the network nor the user's files, nor
+   * more than a minute of CPU: the workers get what this kernel allows of
+   * a sandbox (a crash inside it is contained all the same). */
+  demo.launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  arip_launcher_set_sandbox (demo.launcher,
+                             ARIP_SANDBOX_NO_NEW_PRIVS | ARIP_SANDBOX_NO_NETWORK |
+                             ARIP_SANDBOX_RESTRICT_FILESYSTEM | ARIP_SANDBOX_SECCOMP |
+                             ARIP_SANDBOX_CLEAR_ENV,
+                             ARIP_SANDBOX_POLICY_BEST_EFFORT);
+  arip_launcher_set_cpu_limit (demo.launcher, 60);
+
   printf ("arip demo: 5 calls in child processes, at most %u at a time%s.\n"
           "  primes<3M .. primes<6M  count the primes below 3..6 million by trial division\n"
           "                          (CPU-bound, about half a second each), reporting progress\n"
@@ -623,6 +653,7 @@ main (int    argc,
     }
 
   g_ptr_array_unref (demo.jobs);
+  g_object_unref (demo.launcher);
   g_main_loop_unref (demo.loop);
   g_free (demo.composite);
   return status;

@@ -268,6 +268,23 @@ fake_worker (const char *mode)
       fake_result ();
       _exit (0);
     }
+  else if (g_str_equal (mode, "sandbox-unasked"))
+    {
+      /* A sandbox report from a worker whose launcher asked for none. */
+      fake_frame_any (ARIP_FRAME_SANDBOX, g_variant_new ("(uub@as)", 2, 2, FALSE,
+                                                         g_variant_new_strv (NULL, 0)));
+      fake_start ();
+      fake_result ();
+      _exit (0);
+    }
+  else if (g_str_equal (mode, "sandbox-after-hello"))
+    {
+      fake_start ();
+      fake_frame_any (ARIP_FRAME_SANDBOX, g_variant_new ("(uub@as)", 0, 0, FALSE,
+                                                         g_variant_new_strv (NULL, 0)));
+      fake_result ();
+      _exit (0);
+    }
   else if (g_str_equal (mode, "state-backwards"))
     {
       fake_start ();
@@ -601,6 +618,8 @@ static const char * const invalid_modes[] = {
   "missing-fds",
   "empty-error-domain",
   "close-and-linger",
+  "sandbox-unasked",
+  "sandbox-after-hello",
 };
 
 int
