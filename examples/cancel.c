@@ -155,6 +155,11 @@ main (int    argc,
   launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   /* How long to wait after the interrupt, then after SIGTERM (ms). */
   arip_launcher_set_stop_timeouts (launcher, 500, 500);
+  /* A stubborn function needs neither the network nor the files: a
+   * sandbox does not change how it is stopped. */
+  arip_launcher_set_sandbox (launcher, ARIP_SANDBOX_NO_NETWORK | ARIP_SANDBOX_SECCOMP,
+                             ARIP_SANDBOX_POLICY_BEST_EFFORT);
+  arip_launcher_set_cpu_limit (launcher, 30);
   process = arip_process_new (launcher, "stubborn", NULL);
   g_signal_connect (process, "message", G_CALLBACK (on_message), &demo);
   demo.t0 = g_get_monotonic_time ();

@@ -66,6 +66,11 @@ async bool stop_a_process () {
     var launcher = new Arip.Launcher (SubprocessFlags.NONE);
     /* How long to wait after the interrupt, then after SIGTERM (ms). */
     launcher.set_stop_timeouts (500, 500);
+    /* A stubborn function needs neither the network nor the files: a
+     * sandbox does not change how it is stopped. */
+    launcher.set_sandbox (Arip.SandboxFlags.NO_NETWORK | Arip.SandboxFlags.SECCOMP,
+                          Arip.SandboxPolicy.BEST_EFFORT);
+    launcher.set_cpu_limit (30);
     var process = new Arip.Process (launcher, "stubborn", null);
     var t0 = get_monotonic_time ();
 
