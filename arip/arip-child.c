@@ -543,9 +543,14 @@ take_sandbox_report (AripChild *self,
   guint32 wanted, applied;
   gboolean refused;
 
-  if (self->hello || self->sandbox_reported || !self->isolation.asked)
+  if (!self->isolation.asked)
     {
       arip_child_protocol_violation (self, _("a sandbox report it was not asked for"));
+      return;
+    }
+  if (self->hello || self->sandbox_reported)
+    {
+      arip_child_protocol_violation (self, _("a sandbox report out of turn"));
       return;
     }
   g_variant_get (payload, "(uub^a&s)", &wanted, &applied, &refused, &problems);

@@ -37,6 +37,10 @@ void        arip_sandbox_begin_call   (void);
  * filter blocks it, else NULL. Async-signal-safe. */
 const char *arip_sandbox_blocked_syscall_name (long nr);
 
+/* In the fork server: compiles the seccomp filter once, for every worker
+ * it forks. */
+void        arip_sandbox_prepare      (void);
+
 /* Whether this build has seccomp (libseccomp). */
 gboolean    arip_sandbox_has_seccomp  (void);
 

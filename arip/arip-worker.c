@@ -728,6 +728,7 @@ arip_worker_warm_up (void)
    * worker would otherwise copy and fill again. */
   g_type_class_unref (g_type_class_ref (ARIP_TYPE_CALL));
   arip_worker_prepare_unwinder ();
+  arip_sandbox_prepare ();
 }
 
 void
