@@ -633,7 +633,38 @@ class Process(Arip.Process):
             lambda result: Arip.Process.wait_for_state_finish(self, result))
 
 
+    @classmethod
+    def for_function(cls, function, *args, launcher=None, pool=None):
+        """A process that will run @function (decorated by @Arip.function)
+        with the plain values @args, on @launcher's worker (or the default
+        one), or on a warm worker of @pool.
+
+        It works in the main context of the thread that makes it, as
+        Arip.Process.new() does: for a GLib or GTK program. Start it with
+        start_async(); ``result`` is then the plain value the function
+        returned, or raises what it raised.
+        """
+        name = _plain_name(function)
+        packed = _plain.to_variant(tuple(args))
+        if pool is not None:
+            process = Arip.Process.new_for_pool(pool, name, packed)
+        else:
+            process = Arip.Process.new(launcher, name, packed)
+        process._arip_plain = True
+        return process
+
+
 Process = override(Process)
+
+
+def current_call():
+    """The Arip.Call the worker serves now (None in the parent): a function
+    decorated by @Arip.function reports progress and sends messages through
+    it (``Arip.current_call().set_progress(0.5)``)."""
+    return _current_call
+
+
+__all__.append('current_call')
 __all__.append('Process')
 
 
