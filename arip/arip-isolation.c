@@ -20,6 +20,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "arip-isolation-private.h"
+#include "arip-sandbox-private.h"
 
 typedef struct {
   gint    resource;
@@ -173,7 +174,7 @@ arip_sandbox_flags_describe (AripSandboxFlags flags)
 static char *
 blocked_syscall (const GString *last_words)
 {
-  static const char marker[] = "seccomp filter blocked the system call ";
+  static const char marker[] = ARIP_SANDBOX_BLOCKED_LINE;
   const char *at, *end;
 
   if (last_words == NULL || (at = strstr (last_words->str, marker)) == NULL)

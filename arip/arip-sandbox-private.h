@@ -41,7 +41,8 @@ const char *arip_sandbox_blocked_syscall_name (long nr);
  * it forks. */
 void        arip_sandbox_prepare      (void);
 
-/* Whether this build has seccomp (libseccomp). */
-gboolean    arip_sandbox_has_seccomp  (void);
+/* How a worker's crash report names a call its filter blocked; the
+ * parent reads the name after it. */
+#define ARIP_SANDBOX_BLOCKED_LINE "the sandbox's seccomp filter blocked the system call "
 
 G_END_DECLS

@@ -489,16 +489,6 @@ arip_sandbox_prepare (void)
 }
 #endif
 
-gboolean
-arip_sandbox_has_seccomp (void)
-{
-#ifdef HAVE_LIBSECCOMP
-  return TRUE;
-#else
-  return FALSE;
-#endif
-}
-
 #ifdef HAVE_LIBSECCOMP
 static void
 note_blocked (long        nr,

@@ -292,7 +292,7 @@ on_crash (int        signum,
       if (signum == SIGSYS && info != NULL && info->si_code == SYS_SECCOMP)
         {
           const char *call = arip_sandbox_blocked_syscall_name (info->si_syscall);
-          char line[160] = "the sandbox's seccomp filter blocked the system call ";
+          char line[160] = ARIP_SANDBOX_BLOCKED_LINE;
 
           if (call != NULL)
             strncat (line, call, sizeof line - strlen (line) - 1);

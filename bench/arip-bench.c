@@ -686,7 +686,6 @@ bench_sandboxed_one_shot (AripStartMethod method)
   g_autofree char *spread_b = NULL;
   g_autofree char *figure = NULL;
   g_autofree char *applied = NULL;
-  GFlagsClass *flags_class;
   Samples runs, floors;
   double run, floor;
 
@@ -713,18 +712,7 @@ bench_sandboxed_one_shot (AripStartMethod method)
   arip_process_start_async (probe, NULL, NULL, NULL);
   while (arip_process_get_state (probe) != ARIP_STATE_FINISHED)
     g_main_context_iteration (NULL, TRUE);
-  flags_class = g_type_class_ref (ARIP_TYPE_SANDBOX_FLAGS);
-  {
-    GString *names = g_string_new (NULL);
-
-    for (guint i = 0; i < flags_class->n_values; i++)
-      if (flags_class->values[i].value != 0 &&
-          (arip_process_get_sandbox (probe) & flags_class->values[i].value))
-        g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
-                                flags_class->values[i].value_nick);
-    applied = g_string_free (names, FALSE);
-  }
-  g_type_class_unref (flags_class);
+  applied = g_flags_to_string (ARIP_TYPE_SANDBOX_FLAGS, arip_process_get_sandbox (probe));
 
   run = samples_median (&runs);
   floor = samples_median (&floors);

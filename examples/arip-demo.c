@@ -435,15 +435,10 @@ on_started (GObject      *source,
       /* What this machine let the first worker have of its sandbox. */
       if (!job->demo->told_sandbox)
         {
-          g_autoptr(GFlagsClass) flags = g_type_class_ref (ARIP_TYPE_SANDBOX_FLAGS);
-          AripSandboxFlags applied = arip_process_get_sandbox (job->process);
-          g_autoptr(GString) names = g_string_new (NULL);
+          g_autofree char *applied = g_flags_to_string (ARIP_TYPE_SANDBOX_FLAGS,
+                                                        arip_process_get_sandbox (job->process));
 
-          for (guint i = 0; i < flags->n_values; i++)
-            if (flags->values[i].value != 0 && (applied & flags->values[i].value))
-              g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
-                                      flags->values[i].value_nick);
-          say (job->demo, job->label, "sandboxed: %s", names->len > 0 ? names->str : "nothing");
+          say (job->demo, job->label, "sandboxed: %s", applied);
           job->demo->told_sandbox = TRUE;
         }
       arip_process_wait_async (job->process, NULL, on_waited, job);

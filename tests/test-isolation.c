@@ -247,6 +247,16 @@ have_seccomp (void)
   return have;
 }
 
+/* TRUE, having marked the test skipped, in a build without seccomp. */
+static gboolean
+skipped_without_seccomp (void)
+{
+  if (have_seccomp ())
+    return FALSE;
+  g_test_skip ("this arip was built without libseccomp");
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The network                                                            */
 
@@ -378,11 +388,8 @@ check_blocked (const char *call,
   g_autoptr(GVariant) value = NULL;
   g_autofree char *quoted = g_strdup_printf ("“%s”", name);
 
-  if (!have_seccomp ())
-    {
-      g_test_skip ("this arip was built without libseccomp");
-      return;
-    }
+  if (skipped_without_seccomp ())
+    return;
 
   /* Without the flag the call is made and returns. */
   value = arip_test_launcher_run (plain, "syscall", g_variant_new ("(s)", call), NULL, &error);
@@ -604,11 +611,8 @@ test_everything (void)
   AripSandboxPolicy policy;
   AripSandboxFlags flags;
 
-  if (!have_seccomp ())
-    {
-      g_test_skip ("this arip was built without libseccomp");
-      return;
-    }
+  if (skipped_without_seccomp ())
+    return;
   g_assert_cmpint (arip_launcher_get_sandbox (launcher, &policy), ==, ALL_FLAGS);
   g_assert_cmpint (policy, ==, ARIP_SANDBOX_POLICY_REQUIRED);
 
@@ -630,11 +634,8 @@ test_pool_sandboxed (void)
   g_autoptr(GVariant) value = NULL;
   gint32 result;
 
-  if (!have_seccomp ())
-    {
-      g_test_skip ("this arip was built without libseccomp");
-      return;
-    }
+  if (skipped_without_seccomp ())
+    return;
 
   for (guint i = 0; i < 4; i++)
     {
