@@ -14,8 +14,10 @@
  * batch, takes a screenshot while jobs are in progress, stops the stuck
  * job once the others are done, prints every row when all are FINISHED,
  * takes a second screenshot, and exits 0 if the rows are what they should
- * be.
+ * be. Each row is a line "row\tLABEL\tFUNCTION\tFROM-TO\tSTATE\tSIGNAL\tOUTCOME"
+ * that tests/monitor-check.py checks again (it counts the primes itself).
  */
+#define _GNU_SOURCE 1   /* sigabbrev_np() */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,7 +196,8 @@ typedef struct {
   /* The test hook. */
   char           *self_test_dir;
   gboolean        self_test_pool;
-  gboolean        shot_running;
+  gboolean        shot_running;     /* the mid-progress picture: taken */
+  gboolean        shot_running_due; /* ... or about to be */
   gboolean        stopped_stuck;
   gboolean        done;
   int             status_code;
@@ -255,7 +258,16 @@ show_detail (void)
                             job->detail != NULL ? job->detail
                                                 : job->outcome != NULL ? job->outcome
                                                                        : "Still running.");
-  gtk_text_buffer_set_text (monitor.detail, text, -1);
+  /* Only when it changed: setting it again would scroll the pane back. */
+  {
+    GtkTextIter start, end;
+    g_autofree char *shown = NULL;
+
+    gtk_text_buffer_get_bounds (monitor.detail, &start, &end);
+    shown = gtk_text_buffer_get_text (monitor.detail, &start, &end, FALSE);
+    if (!g_str_equal (shown, text))
+      gtk_text_buffer_set_text (monitor.detail, text, -1);
+  }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -299,13 +311,71 @@ self_test_report (void)
     {
       g_autoptr(MonitorJob) job = job_at (i);
 
-      printf ("row\t%s\t%s\t%s\t%s\t%s\n", job->label, job->function,
-              state_name (arip_process_get_state (job->process)),
-              arip_process_get_if_signaled (job->process)
-                ? g_strsignal (arip_process_get_term_sig (job->process)) : "-",
+      g_autofree char *range = job->to > 0 ? g_strdup_printf ("%u-%u", job->from, job->to)
+                                           : g_strdup ("-");
+      const char *abbrev = arip_process_get_if_signaled (job->process)
+                             ? sigabbrev_np (arip_process_get_term_sig (job->process)) : NULL;
+      g_autofree char *sig = abbrev != NULL ? g_strconcat ("SIG", abbrev, NULL) : g_strdup ("-");
+
+      printf ("row\t%s\t%s\t%s\t%s\t%s\t%s\n", job->label, job->function, range,
+              state_name (arip_process_get_state (job->process)), sig,
               job->outcome != NULL ? job->outcome : "-");
     }
   fflush (stdout);
+}
+
+/* A picture is taken right after GTK painted the window: its layout is
+ * done then, and a GtkWidgetPaintable made at that moment draws it whole
+ * (made while a relayout is pending, it draws nothing). */
+typedef void (*ShotDone) (gboolean saved);
+
+static struct
+{
+  const char *name;
+  ShotDone    done;
+  gulong      handler;
+  guint       tries;
+} shot;
+
+static void
+on_after_paint (GdkFrameClock *clock,
+                gpointer       user_data)
+{
+  gboolean saved = save_screenshot (shot.name);
+
+  if (!saved && ++shot.tries < 10)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (monitor.window));
+      return;
+    }
+  g_clear_signal_handler (&shot.handler, clock);
+  shot.done (saved);
+}
+
+static void
+take_screenshot (const char *name,
+                 ShotDone    done)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (monitor.window));
+
+  g_assert (shot.handler == 0);
+  shot.name = name;
+  shot.done = done;
+  shot.tries = 0;
+  shot.handler = g_signal_connect (clock, "after-paint", G_CALLBACK (on_after_paint), NULL);
+  gtk_widget_queue_draw (GTK_WIDGET (monitor.window));
+}
+
+static void
+on_running_shot (gboolean saved)
+{
+  monitor.shot_running = saved;
+}
+
+static void
+take_running_screenshot (gpointer data)
+{
+  take_screenshot ("monitor-running.png", on_running_shot);
 }
 
 static void stop_job (MonitorJob *job);
@@ -338,8 +408,12 @@ self_test_step (void)
     }
 
   /* Mid-progress: a job between 20 and 80 %, after the crash came. */
-  if (!monitor.shot_running && in_progress > 0 && finished > 0)
-    monitor.shot_running = save_screenshot ("monitor-running.png");
+  if (!monitor.shot_running_due && in_progress > 0 && finished > 0)
+    {
+      /* A little later: the rows draw what just changed first. */
+      monitor.shot_running_due = TRUE;
+      g_timeout_add_once (300, take_running_screenshot, NULL);
+    }
 
   if (unfinished_others == 0 && stuck_job != NULL && !monitor.stopped_stuck)
     {
@@ -382,20 +456,32 @@ self_test_rows_ok (void)
 }
 
 static void
+on_finished_shot (gboolean saved)
+{
+  if (!saved || !monitor.shot_running)
+    {
+      g_printerr ("arip-monitor: a screenshot is missing\n");
+      monitor.status_code = 1;
+    }
+  g_application_quit (G_APPLICATION (monitor.app));
+}
+
+static void
 self_test_finish (gpointer data)
 {
+  if (shot.handler != 0)
+    {
+      /* The first picture is still being taken. */
+      g_timeout_add_once (100, self_test_finish, NULL);
+      return;
+    }
   self_test_report ();
   if (!self_test_rows_ok ())
     {
       g_printerr ("arip-monitor: a row is not what it should be\n");
       monitor.status_code = 1;
     }
-  if (!save_screenshot ("monitor-finished.png") || !monitor.shot_running)
-    {
-      g_printerr ("arip-monitor: a screenshot is missing\n");
-      monitor.status_code = 1;
-    }
-  g_application_quit (G_APPLICATION (monitor.app));
+  take_screenshot ("monitor-finished.png", on_finished_shot);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -482,6 +568,17 @@ on_started (GObject      *source,
   arip_process_start_finish (ARIP_PROCESS (source), result, &error);
 }
 
+/* Whatever changed in a job: the pane follows the selected one as it
+ * goes, and the test hook looks at every change. */
+static void
+on_job_changed_anywhere (MonitorJob *job,
+                         gpointer    user_data)
+{
+  if (gtk_single_selection_get_selected_item (monitor.selection) == (gpointer) job)
+    show_detail ();
+  self_test_step ();
+}
+
 static void
 add_job (const char *label,
          const char *function,
@@ -491,12 +588,14 @@ add_job (const char *label,
 
   job->label = g_strdup (label);
   job->function = g_strdup (function);
+  if (args != NULL && g_variant_is_of_type (args, G_VARIANT_TYPE ("(uu)")))
+    g_variant_get (args, "(uu)", &job->from, &job->to);
   job->process = monitor.pool != NULL ? arip_process_new_for_pool (monitor.pool, function, args)
                                       : arip_process_new (monitor.launcher, function, args);
   g_signal_connect_object (job->process, "state-changed", G_CALLBACK (on_state_changed), job, 0);
   g_signal_connect_object (job->process, "message", G_CALLBACK (on_message), job, 0);
   g_signal_connect_object (job->process, "notify::progress", G_CALLBACK (on_progress), job, 0);
-  g_signal_connect_swapped (job, "changed", G_CALLBACK (self_test_step), NULL);
+  g_signal_connect (job, "changed", G_CALLBACK (on_job_changed_anywhere), NULL);
   g_list_store_append (monitor.jobs, job);
 
   arip_process_start_async (job->process, NULL, on_started, NULL);
@@ -751,7 +850,7 @@ on_activate (GtkApplication *app,
   window = gtk_application_window_new (app);
   monitor.window = GTK_WINDOW (window);
   gtk_window_set_title (monitor.window, "arip monitor");
-  gtk_window_set_default_size (monitor.window, 1180, 640);
+  gtk_window_set_default_size (monitor.window, 1180, 800);
 
   header = gtk_header_bar_new ();
   monitor.start = GTK_BUTTON (gtk_button_new_with_label ("Start the batch"));
@@ -818,7 +917,7 @@ on_activate (GtkApplication *app,
     paned = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
     gtk_paned_set_start_child (GTK_PANED (paned), scrolled);
     gtk_paned_set_end_child (GTK_PANED (paned), detail_scrolled);
-    gtk_paned_set_position (GTK_PANED (paned), 400);
+    gtk_paned_set_position (GTK_PANED (paned), 470);
   }
   gtk_widget_set_vexpand (paned, TRUE);
   gtk_box_append (GTK_BOX (content), paned);

@@ -66,6 +66,16 @@ def crash_in_c():
     ctypes.string_at(0)   # reads address 0: SIGSEGV
 
 
+@Arip.function
+def counter(n):
+    """Counts to @n, saying so through Arip.current_call()."""
+    call = Arip.current_call()
+    for i in range(1, n + 1):
+        call.set_progress(i / n)
+        call.send_message(GLib.Variant('s', 'step %d' % i))
+    return n
+
+
 class Custom(Exception):
     pass
 
@@ -419,6 +429,53 @@ def case_crash_in_c():
         return '%s %s' % (exc.matches(Arip.error_quark(), Arip.Error.SIGNALED),
                           'SIGSEGV' in exc.message)
     return 'no error'
+
+
+def run_processes_on_a_loop(processes):
+    """Starts @processes on a GLib main loop, as a GTK program would (no
+    asyncio), and gives each one's messages, progress and result."""
+    loop = GLib.MainLoop()
+    seen = []
+    for process in processes:
+        messages, progress = [], []
+        process.connect('message', lambda p, m, messages=messages: messages.append(m.unpack()))
+        process.connect('notify::progress',
+                        lambda p, _, progress=progress: progress.append(p.get_progress()))
+        seen.append((process, messages, progress))
+
+    def on_done(process, result):
+        try:
+            process.wait_finish(result)
+        except GLib.Error:
+            pass
+        if all(p.get_state() == Arip.State.FINISHED for p in processes):
+            loop.quit()
+
+    for process in processes:
+        process.start_async(None, None)
+        process.wait_async(None, on_done)
+    GLib.timeout_add_seconds(60, loop.quit)
+    loop.run()
+    out = []
+    for process, messages, progress in seen:
+        try:
+            result = repr(process.result)
+        except Exception as exc:   # noqa: B902 (the case prints what came)
+            result = '%s %s' % (type(exc).__name__, exc)
+        out.append('%s %s %s' % (result, messages, progress[-1] if progress else None))
+    return out
+
+
+def case_for_function():
+    processes = [Arip.Process.for_function(counter, 3), Arip.Process.for_function(fail, 'value')]
+    return ' | '.join(run_processes_on_a_loop(processes) + [repr(Arip.current_call())])
+
+
+def case_for_function_pool():
+    pool = Arip.Pool.new(None, 1)
+    processes = [Arip.Process.for_function(counter, 2, pool=pool),
+                 Arip.Process.for_function(fail, 'key', pool=pool)]
+    return ' | '.join(run_processes_on_a_loop(processes))
 
 
 if __name__ == '__main__':

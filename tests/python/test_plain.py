@@ -48,6 +48,10 @@ CASES = {
     'open_in_process_body_fails': 'the block failed True True',
     'interrupt_is_keyboard_interrupt': 'KeyboardInterrupt True 0',
     'aio_timeout_interrupts': 'TimeoutError KeyboardInterrupt',
+    # Arip.Process.for_function() on a GLib main loop, and Arip.current_call()
+    # in the worker (None in the parent).
+    'for_function': "3 ['step 1', 'step 2', 'step 3'] 1.0 | ValueError bad value 42 [] None | None",
+    'for_function_pool': "2 ['step 1', 'step 2'] 1.0 | KeyError 'missing' [] None",
 }
 
 
