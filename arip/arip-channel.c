@@ -27,6 +27,7 @@
 #include "arip-channel-private.h"
 #include "arip-error.h"
 #include "arip-memfd-private.h"
+#include "arip-normal-form-private.h"
 
 #define READ_CHUNK        (64 * 1024)
 #define MAX_READS_PER_DISPATCH 32
@@ -241,10 +242,6 @@ frame_alloc (AripFrameKind  kind,
 
 /* A value in normal form, as GVariant requires inside a normal-form
  * container; trusted values built by GLib already are. */
-static int fixed_array_is_normal (const char   *type,
-                                  const guint8 *data,
-                                  gsize         size);
-
 static gboolean
 may_be_fixed_array (const char *type)
 {
@@ -260,7 +257,7 @@ normal_value (GVariant *value)
   const char *type = g_variant_get_type_string (owned);
 
   /* Large fixed arrays are the common big value, alone or as a plain "v"
-   * or "(v)": their bytes are checked fast (see fixed_array_is_normal()).
+   * or "(v)": their bytes are checked fast (see arip-normal-form.c).
    * Only the array's bytes are asked for: a value built here is not
    * serialized whole just to be checked (a copy of all of it). */
   if (g_str_equal (type, "v"))
@@ -275,7 +272,7 @@ normal_value (GVariant *value)
     inner = g_variant_ref (owned);
   type = g_variant_get_type_string (inner);
   if (may_be_fixed_array (type) &&
-      fixed_array_is_normal (type, g_variant_get_data (inner), g_variant_get_size (inner)) == 1)
+      arip_normal_form_check (type, g_variant_get_data (inner), g_variant_get_size (inner)) == 1)
     return owned;
 
   if (!g_variant_is_normal_form (owned))
@@ -664,59 +661,6 @@ fail (AripFrameDecoder  *self,
   return FALSE;
 }
 
-/* GLib 2.74 checks an array of fixed-size elements for normal form one
- * element at a time: seconds for a 64 MiB "ay". For such arrays, and a
- * tuple holding only one, the check is whether the size is a multiple of
- * the element's (and booleans are 0 or 1). 1: normal; 0: not normal;
- * -1: not such a type, ask GLib. */
-static int
-fixed_array_is_normal (const char   *type,
-                       const guint8 *data,
-                       gsize         size)
-{
-  gsize element;
-
-  if (g_str_equal (type, "v") || g_str_equal (type, "(v)"))
-    {
-      /* "(v)" is laid out as its only member; a "v" is its value's bytes,
-       * a zero byte and the value's type (Python's plain values are sent
-       * as these). Only a fixed array inside is checked here. */
-      gsize zero = size;
-      char inner[3];
-
-      while (zero > 0 && data[zero - 1] != '\0')
-        zero--;
-      if (zero == 0 || size - zero != 2 || data[zero] != 'a')
-        return -1;
-      inner[0] = 'a';
-      inner[1] = (char) data[zero + 1];
-      inner[2] = '\0';
-      return fixed_array_is_normal (inner, data, zero - 1);
-    }
-
-  if (type[0] == '(' && type[1] == 'a' && type[2] != '\0' && type[3] == ')' && type[4] == '\0')
-    type++;   /* "(aX)" is laid out as its only member */
-  else if (type[0] != 'a' || type[1] == '\0' || type[2] != '\0')
-    return -1;
-
-  switch (type[1])
-    {
-    case 'y': case 'b': element = 1; break;
-    case 'n': case 'q': element = 2; break;
-    case 'i': case 'u': case 'h': element = 4; break;
-    case 'x': case 't': case 'd': element = 8; break;
-    default: return -1;
-    }
-
-  if (size % element != 0)
-    return 0;
-  if (type[1] == 'b')
-    for (gsize i = 0; i < size; i++)
-      if (data[i] > 1)
-        return 0;
-  return 1;
-}
-
 /* A serialized "v" in [start, end) of @bytes: the child's data, a zero
  * byte, and a single definite type. The child must be in normal form. */
 static GVariant *
@@ -761,7 +705,7 @@ parse_variant (GBytes   *bytes,
     int trusted;
 
     child_bytes = g_bytes_new_from_bytes (bytes, start, zero - start);
-    trusted = fixed_array_is_normal (type, (const guint8 *) data + start, zero - start);
+    trusted = arip_normal_form_check (type, (const guint8 *) data + start, zero - start);
     if (trusted == 0)
       return NULL;
     child = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type), child_bytes,
@@ -971,7 +915,7 @@ parse_memfd_payload (AripFrameDecoder  *self,
   frame->memfd_size = size;
 
   /* The same checks as for a value that came through the socket. */
-  trusted = fixed_array_is_normal (type, g_bytes_get_data (bytes, NULL), (gsize) size);
+  trusted = arip_normal_form_check (type, g_bytes_get_data (bytes, NULL), (gsize) size);
   if (trusted == 0)
     {
       g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
@@ -1209,10 +1153,24 @@ arip_frame_decoder_set_defer_check (AripFrameDecoder *self,
 gboolean
 arip_frame_check (AripFrame *frame)
 {
+  int normal;
+
   if (!frame->needs_check)
     return TRUE;
-  if (!g_variant_is_normal_form (frame->value))
+  normal = arip_normal_form_check_full (g_variant_get_type_string (frame->value),
+                                        g_variant_get_data (frame->value),
+                                        g_variant_get_size (frame->value));
+  if (normal == 0 || (normal < 0 && !g_variant_is_normal_form (frame->value)))
     return FALSE;
+  /* Trusted from now on: GLib would check it again, slowly, if it is
+   * sent on or put in a container. */
+  {
+    g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (frame->value);
+    GVariant *trusted = g_variant_new_from_bytes (g_variant_get_type (frame->value), bytes, TRUE);
+
+    g_variant_unref (frame->value);
+    frame->value = g_variant_ref_sink (trusted);
+  }
   frame->needs_check = FALSE;
   return TRUE;
 }

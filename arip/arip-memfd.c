@@ -22,7 +22,9 @@
 #include <glib/gi18n-lib.h>
 
 #include "arip-error.h"
+#include "arip-memfd.h"
 #include "arip-memfd-private.h"
+#include "arip-normal-form-private.h"
 
 /* Values that arrived in a memfd and are still mapped, by the address of
  * their bytes: sent on (a worker returning what it was given, a parent
@@ -291,4 +293,127 @@ arip_memfd_map (gint      fd,
   if (mapping->fd < 0)
     close (fd);
   return g_bytes_new_with_free_func (data, (gsize) size, unmap, mapping);
+}
+
+/**
+ * arip_variant_new_from_memfd:
+ * @fd: a memfd holding the serialized value, sealed with `F_SEAL_WRITE`,
+ *   `F_SEAL_SHRINK`, `F_SEAL_GROW` and `F_SEAL_SEAL`; it stays the
+ *   caller's (arip keeps a duplicate)
+ * @type: the value's type
+ * @error: return location for a #GError
+ *
+ * Makes a value whose serialized bytes are the contents of @fd, without
+ * copying them: the value is a read-only mapping of the memfd. Sent to
+ * another process (a call's arguments or result, a message, a queue item),
+ * it travels as that memfd, so a large value written once into a memfd
+ * (`write()` from wherever it is) reaches the other side with no further
+ * copy. This is how the Python and GJS layers send large bytes.
+ *
+ * The contents must be @type's serialized form in normal form (as
+ * g_variant_get_data() gives it); they are checked, in constant time for
+ * a fixed-size array such as "ay".
+ *
+ * Returns: (transfer full): the value, or %NULL with @error set:
+ *   %ARIP_ERROR_INVALID_DATA if @fd is not a sealed memfd or does not hold
+ *   a value of @type in normal form, %ARIP_ERROR_NO_MEMORY if it cannot be
+ *   mapped
+ */
+GVariant *
+arip_variant_new_from_memfd (gint                 fd,
+                             const GVariantType  *type,
+                             GError             **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  struct stat st;
+  gint dup;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (type != NULL && g_variant_type_is_definite (type), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dup = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0 || fstat (dup, &st) < 0)
+    {
+      int saved_errno = errno;
+
+      if (dup >= 0)
+        close (dup);
+      g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                   _("Could not use descriptor %d for a value: %s"), fd, g_strerror (saved_errno));
+      return NULL;
+    }
+  bytes = arip_memfd_map (dup, (guint64) st.st_size, error);
+  if (bytes == NULL)
+    return NULL;
+  {
+    g_autofree char *type_string = g_variant_type_dup_string (type);
+    gsize size;
+    gconstpointer data = g_bytes_get_data (bytes, &size);
+    int normal = arip_normal_form_check (type_string, data, size);
+    g_autoptr(GVariant) value =
+      g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, normal == 1));
+
+    if (normal == 0 || (normal < 0 && !g_variant_is_normal_form (value)))
+      {
+        g_set_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA,
+                     _("The memfd does not hold a value of type “%s” in normal form"),
+                     type_string);
+        return NULL;
+      }
+    return g_steal_pointer (&value);
+  }
+}
+
+/**
+ * arip_variant_dup_memfd:
+ * @value: a value
+ * @offset: (out) (optional): where @value's bytes begin in the memfd
+ *
+ * A descriptor for the memfd that holds @value's serialized bytes, when
+ * @value (or the value it is part of) arrived from another process in a
+ * memfd, or was made by arip_variant_new_from_memfd(). Reading the bytes
+ * from it (`pread()`, or `mmap()` for a view with no copy at all) spares
+ * the page faults of reading them through the value's own mapping; the
+ * Python layer builds large `bytes`, `bytearray` and `memoryview` results
+ * this way. The memfd is sealed: nobody can change it.
+ *
+ * Returns: a new descriptor (close-on-exec; close it when done), or -1 if
+ *   @value's bytes are not in a memfd arip holds
+ */
+gint
+arip_variant_dup_memfd (GVariant *value,
+                        guint64  *offset)
+{
+  const guint8 *data;
+  gsize size;
+  GHashTableIter iter;
+  Mapping *mapping;
+  gint fd = -1;
+
+  g_return_val_if_fail (value != NULL, -1);
+
+  data = g_variant_get_data (value);
+  size = g_variant_get_size (value);
+  if (data == NULL || size == 0)
+    return -1;
+  g_mutex_lock (&kept_lock);
+  if (kept != NULL)
+    {
+      g_hash_table_iter_init (&iter, kept);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &mapping))
+        {
+          const guint8 *start = mapping->data;
+
+          if (data >= start && size <= mapping->size && (gsize) (data - start) <= mapping->size - size)
+            {
+              fd = fcntl (mapping->fd, F_DUPFD_CLOEXEC, 3);
+              if (fd >= 0 && offset != NULL)
+                *offset = (guint64) (data - start);
+              break;
+            }
+        }
+    }
+  g_mutex_unlock (&kept_lock);
+  return fd;
 }

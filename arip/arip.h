@@ -17,6 +17,7 @@
 #include "arip-init.h"
 #include "arip-launcher.h"
 #include "arip-limiter.h"
+#include "arip-memfd.h"
 #include "arip-pool.h"
 #include "arip-process.h"
 #include "arip-run.h"

@@ -43,6 +43,7 @@ from . import _arip_plain as _plain
 from . import _arip_shared
 
 Arip = get_introspection_module('Arip')
+_plain.set_library(Arip)
 
 __all__ = []
 
@@ -282,7 +283,8 @@ __all__.append('register_function')
 
 
 def _plain_result(value):
-    return GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(value)))
+    # "(v)": the one-element tuple (a large bytes goes in a memfd whole).
+    return _plain.to_variant((value,))
 
 
 class _interrupt_raises_keyboard_interrupt:

@@ -18,6 +18,7 @@
 
 import asyncio
 import threading
+import traceback
 
 from gi.repository import Gio, GLib
 
@@ -25,6 +26,14 @@ from gi.repository import Gio, GLib
 class _Bridge:
     def __init__(self):
         self._context = GLib.MainContext.new()
+        # Work for the bridge's thread, and results for each asyncio loop,
+        # handed over in batches: one wake-up for all that piled up while
+        # the other side was busy (with many calls awaited at once, a
+        # wake-up per call kept both threads fighting for the GIL).
+        self._lock = threading.Lock()
+        self._pending = []
+        self._pending_scheduled = False
+        self._outboxes = {}   # loop -> [settle calls], while one is scheduled
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,),
                                         name='arip-asyncio-bridge', daemon=True)
@@ -39,9 +48,48 @@ class _Bridge:
 
     def invoke(self, func):
         """Runs @func() soon in the bridge's thread and main context."""
+        with self._lock:
+            self._pending.append(func)
+            if self._pending_scheduled:
+                return
+            self._pending_scheduled = True
         source = GLib.idle_source_new()
-        source.set_callback(lambda *_ignored: func() and False)
+        source.set_callback(self._run_pending)
         source.attach(self._context)
+
+    def _run_pending(self, *_ignored):
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._pending_scheduled = False
+                    return GLib.SOURCE_REMOVE
+            for func in batch:
+                try:
+                    func()
+                except Exception:  # noqa: B902 (as GLib shows a callback's)
+                    traceback.print_exc()
+
+    def _hand_to(self, loop, func, *args):
+        """Runs @func(*args) soon in @loop's thread (from the bridge's)."""
+        with self._lock:
+            outbox = self._outboxes.get(loop)
+            if outbox is not None:
+                outbox.append((func, args))
+                return
+            self._outboxes[loop] = [(func, args)]
+        try:
+            loop.call_soon_threadsafe(self._deliver, loop)
+        except RuntimeError:
+            # The loop is closed: nobody awaits any more.
+            with self._lock:
+                self._outboxes.pop(loop, None)
+
+    def _deliver(self, loop):
+        with self._lock:
+            batch = self._outboxes.pop(loop, [])
+        for func, args in batch:
+            func(*args)
 
     def run_sync(self, func):
         """Runs @func() in the bridge's thread and returns what it returns
@@ -87,15 +135,15 @@ class _Bridge:
             try:
                 value = finish(result)
             except BaseException as exc:  # noqa: B902 (handed to the task)
-                loop.call_soon_threadsafe(settle, False, exc)
+                self._hand_to(loop, settle, False, exc)
             else:
-                loop.call_soon_threadsafe(settle, True, value)
+                self._hand_to(loop, settle, True, value)
 
         def begin():
             try:
                 start(cancellable, on_finished)
             except BaseException as exc:  # noqa: B902
-                loop.call_soon_threadsafe(settle, False, exc)
+                self._hand_to(loop, settle, False, exc)
 
         self.invoke(begin)
         try:

@@ -12,10 +12,12 @@
 #                        OverflowError, never a wrap)
 #   float                d
 #   str                  s
-#   bytes                ay (built from one copy of the bytes, never byte by
-#                        byte; large values then travel in a memfd)
+#   bytes                ay (never built byte by byte: a small one from one
+#                        copy of its bytes; from 256 KiB, they are written
+#                        once into a sealed memfd that travels as it is)
 #   bytearray            (sv)  ("bytearray", <ay>)
-#   memoryview           (sv)  ("memoryview", <ay>)  (arrives over bytes)
+#   memoryview           (sv)  ("memoryview", <ay>)  (a large one arrives as a
+#                        read-only view of the sender's memfd: no copy at all)
 #   tuple                (v...)  one variant per item; () for the empty one
 #   list                 av
 #   dict with str keys   a{sv}
@@ -33,6 +35,9 @@
 
 import ast
 import builtins
+import fcntl
+import mmap
+import os
 
 from gi.repository import GLib
 
@@ -42,10 +47,117 @@ _BYTES_TYPE = GLib.VariantType.new('ay')
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
 
 
-def _bytes_variant(data):
-    # GLib.Variant('ay', data) builds it byte by byte (seconds per MiB).
-    return GLib.Variant.new_from_bytes(_BYTES_TYPE, GLib.Bytes.new(bytes(data)), True)
+# From this size, bytes travel in a memfd (as arip's own values do).
+_MEMFD_MIN_SIZE = 256 * 1024
+_MEMFD_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+_WRITE_CHUNK = 16 << 20
 
+# Set by the override: the Arip introspection module.
+_arip = None
+
+
+def set_library(arip):
+    global _arip
+    _arip = arip
+
+
+def _memfd_variant(type_string, prefix, view, suffix):
+    """A value of @type_string whose serialized form is @prefix, @view's
+    bytes and @suffix, written once into a sealed memfd: the value maps
+    it, and travels as it. arip checks that it is the normal form."""
+    fd = os.memfd_create('arip-value', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        done = 0
+        if prefix:
+            os.pwrite(fd, prefix, 0)
+        while done < view.nbytes:
+            done += os.pwrite(fd, view[done:done + _WRITE_CHUNK], len(prefix) + done)
+        if suffix:
+            os.pwrite(fd, suffix, len(prefix) + done)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _MEMFD_SEALS)
+        return _arip.variant_new_from_memfd(fd, GLib.VariantType.new(type_string))
+    finally:
+        os.close(fd)
+
+
+def _byte_view(data):
+    """@data (bytes, bytearray, memoryview) as a flat view of bytes."""
+    view = memoryview(data)
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    if view.ndim != 1 or view.format != 'B':
+        view = view.cast('B')
+    return view
+
+
+def _bytes_variant(data):
+    """The ay of a bytes, bytearray or memoryview."""
+    view = _byte_view(data)
+    if view.nbytes >= _MEMFD_MIN_SIZE and _arip is not None:
+        try:
+            return _memfd_variant('ay', b'', view, b'')
+        except OSError:
+            pass   # no memfds here: the copy below, which arip sends as it can
+    # GLib.Variant('ay', data) builds it byte by byte (seconds per MiB).
+    return GLib.Variant.new_from_bytes(_BYTES_TYPE, GLib.Bytes.new(view), True)
+
+
+def _offset_size(size):
+    """GVariant's framing offsets for a container of @size bytes."""
+    return 1 if size <= 0xff else 2 if size <= 0xffff else 4 if size <= 0xffffffff else 8
+
+
+def _single_bytes_variant(value):
+    """The (v) holding one large bytes, bytearray or memoryview, laid out
+    by hand in one memfd, or None for other values. A call's result and a
+    lone argument are this tuple: so the whole of it travels as the memfd,
+    instead of being serialized again (a second copy of the bytes)."""
+    if _arip is None or not isinstance(value, (bytes, bytearray, memoryview)):
+        return None
+    view = _byte_view(value)
+    if view.nbytes < _MEMFD_MIN_SIZE:
+        return None
+    # "v" is the child's bytes, a zero byte and its type; "(v)" is its only
+    # member's bytes.
+    if isinstance(value, bytes):
+        prefix, suffix = b'', b'\0ay'
+    else:
+        # "(sv)": the tag's string, zeros up to 8-byte alignment, the "v",
+        # then where the string ends, in as few bytes as the size allows.
+        tag = (b'bytearray' if isinstance(value, bytearray) else b'memoryview') + b'\0'
+        prefix = tag + bytes(-len(tag) % 8)
+        body = len(prefix) + view.nbytes + 3
+        size = body + 1
+        for width in (1, 2, 4, 8):
+            size = body + width
+            if _offset_size(size) == width:
+                break
+        suffix = b'\0ay' + len(tag).to_bytes(width, 'little') + b'\0(sv)'
+    try:
+        return _memfd_variant('(v)', prefix, view, suffix)
+    except OSError:
+        return None
+
+
+def _read_bytes(variant, kind):
+    """The bytes of an ay as @kind (bytes, bytearray or memoryview), copied
+    once (bytes and bytearray), or, for a memoryview of a value in a memfd,
+    not at all: a read-only view of a mapping of that memfd."""
+    fd = -1
+    if kind is not bytes and variant.get_size() >= _MEMFD_MIN_SIZE and _arip is not None:
+        fd, offset = _arip.variant_dup_memfd(variant)
+    if fd < 0:
+        data = variant.get_data_as_bytes().get_data()
+        return data if kind is bytes else kind(data)
+    try:
+        size = variant.get_size()
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(fd, size + offset - start, mmap.MAP_SHARED, mmap.PROT_READ,
+                            offset=start)
+    finally:
+        os.close(fd)
+    view = memoryview(mapping)[offset - start:]
+    return view if kind is memoryview else bytearray(view)
 
 # Set by the override: Arip.Shared, and how a handle becomes an object.
 _shared_type = None
@@ -89,12 +201,16 @@ def to_variant(value, _depth=0):
     if isinstance(value, bytearray):
         return _tagged('bytearray', _bytes_variant(value))
     if isinstance(value, memoryview):
-        return _tagged('memoryview', _bytes_variant(value.tobytes()))
+        return _tagged('memoryview', _bytes_variant(value))
     if isinstance(value, GLib.Variant):
         return _tagged('variant', value)
     if _shared_type is not None and isinstance(value, _shared_type):
         return _tagged('shared', value.to_variant())
     if isinstance(value, tuple):
+        if len(value) == 1:
+            single = _single_bytes_variant(value[0])
+            if single is not None:
+                return single
         return GLib.Variant.new_tuple(*[GLib.Variant.new_variant(to_variant(item, depth))
                                         for item in value])
     if isinstance(value, list):
@@ -135,7 +251,7 @@ def from_variant(variant):
         if variant.get_maybe() is None:
             return None
     elif type_string == 'ay':
-        return variant.get_data_as_bytes().get_data()
+        return _read_bytes(variant, bytes)
     elif type_string == '(sv)':
         tag = variant.get_child_value(0).get_string()
         inner = variant.get_child_value(1).get_variant()
@@ -144,8 +260,7 @@ def from_variant(variant):
         if tag == 'shared' and _shared_from_variant is not None:
             return _shared_from_variant(inner)
         if tag in ('bytearray', 'memoryview') and inner.get_type_string() == 'ay':
-            data = inner.get_data_as_bytes().get_data()
-            return bytearray(data) if tag == 'bytearray' else memoryview(data)
+            return _read_bytes(inner, bytearray if tag == 'bytearray' else memoryview)
     elif type_string.startswith('(') and set(type_string[1:-1]) <= {'v'}:
         return tuple(from_variant(variant.get_child_value(i).get_variant())
                      for i in range(variant.n_children()))
