@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arip.h>
@@ -430,6 +431,99 @@ test_sent_on_as_is (void)
   g_assert_true (g_variant_equal (again, value));
 }
 
+/* A sealed memfd holding @size bytes of @data. */
+static gint
+sealed_memfd (gconstpointer data,
+              gsize         size,
+              gboolean      seal)
+{
+  gint fd = memfd_create ("arip-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
+  if (seal)
+    g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+                     ==, 0);
+  return fd;
+}
+
+/* A value made from a memfd of our own is that memfd: not copied here,
+ * sent to the worker as it is, and found again by arip_variant_dup_memfd().
+ * What is not a sealed memfd holding a normal-form value is refused. */
+static void
+test_value_from_memfd (void)
+{
+  const gsize size = 4u << 20;
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(AripProcess) p = NULL;
+  g_autofree char *ours = NULL;
+  g_autofree char *worker_memfd = NULL;
+  guint64 offset = 1;
+  struct stat a, b;
+  gint fd, dup;
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = pattern (i);
+  fd = sealed_memfd (data, size, TRUE);
+  value = arip_variant_new_from_memfd (fd, G_VARIANT_TYPE ("(ay)"), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_size (value), ==, size);
+  g_assert_true (memcmp (g_variant_get_data (value), data, size) == 0);
+  ours = memfd_of (g_variant_get_data (value));
+  g_assert_cmpstr (ours, !=, "");
+  dup = arip_variant_dup_memfd (value, &offset);
+  g_assert_cmpint (dup, >=, 0);
+  g_assert_cmpuint (offset, ==, 0);
+  g_assert_cmpint (fstat (fd, &a), ==, 0);
+  g_assert_cmpint (fstat (dup, &b), ==, 0);
+  g_assert_cmpuint (a.st_ino, ==, b.st_ino);
+  close (dup);
+  close (fd);   /* ours to close; the value keeps its own */
+
+  p = arip_process_new (NULL, "same", value);
+  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
+  result = arip_test_run_process (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (worker_memfd, ==, ours);
+  g_assert_true (g_variant_equal (result, value));
+
+  /* A value that is not a memfd's, or is small: no memfd to give. */
+  {
+    g_autoptr(GVariant) small = g_variant_ref_sink (g_variant_new_string ("small"));
+
+    g_assert_cmpint (arip_variant_dup_memfd (small, NULL), ==, -1);
+  }
+
+  /* Not sealed. */
+  fd = sealed_memfd (data, 4096, FALSE);
+  g_assert_null (arip_variant_new_from_memfd (fd, G_VARIANT_TYPE ("ay"), &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  close (fd);
+
+  /* Sealed, but not a string in normal form (no terminating zero). */
+  fd = sealed_memfd ("abc", 3, TRUE);
+  g_assert_null (arip_variant_new_from_memfd (fd, G_VARIANT_TYPE_STRING, &error));
+  g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  close (fd);
+
+  /* Not a memfd at all. */
+  {
+    int pipe_fds[2];
+
+    g_assert_cmpint (pipe (pipe_fds), ==, 0);
+    g_assert_null (arip_variant_new_from_memfd (pipe_fds[0], G_VARIANT_TYPE ("ay"), &error));
+    g_assert_error (error, ARIP_ERROR, ARIP_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    close (pipe_fds[0]);
+    close (pipe_fds[1]);
+  }
+}
+
 static guint
 count_mappings (void)
 {
@@ -497,6 +591,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Memfd/large-result-intact", test_large_result_intact);
   g_test_add_func ("/Arip/Memfd/large-args", test_large_args);
   g_test_add_func ("/Arip/Memfd/sent-on-as-is", test_sent_on_as_is);
+  g_test_add_func ("/Arip/Memfd/value-from-memfd", test_value_from_memfd);
   g_test_add_func ("/Arip/Memfd/no-leak-over-many", test_no_leak_over_many);
 
   return g_test_run ();

@@ -15,6 +15,7 @@ from ariptest import HERE, TIMEOUT_S
 CASES = {
     'types': 'same',
     'big_bytes': 'same %d' % (256 * 4096 * 16),
+    'big_bytes_kinds': 'True True True True True True',
     'async': '144',
     'in_another_process': 'True',
     'overflow': 'OverflowError: the integer 18446744073709551616 does not fit in 64 bits, '

@@ -123,13 +123,23 @@ class _Bridge:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         cancellable = Gio.Cancellable.new()
+        # Futures waiting for the end: the await's own, and, once the task
+        # is cancelled, the one its cancellation waits on (no shield(): one
+        # future and its callbacks less per call). Settled in the loop's
+        # thread, as is everything that reads them.
+        ended = []
+        waiting = [done]
 
         def settle(outcome, value):
+            ended.append(True)
             if not done.done():
                 if outcome:
                     done.set_result(value)
                 else:
                     done.set_exception(value)
+            for future in waiting[1:]:
+                if not future.done():
+                    future.set_result(None)
 
         def on_finished(_source, result, *_ignored):
             try:
@@ -147,17 +157,16 @@ class _Bridge:
 
         self.invoke(begin)
         try:
-            return await asyncio.shield(done)
+            return await done
         except asyncio.CancelledError:
             # The call ends the way arip ends a cancelled call; the task's
             # cancellation stands, once the worker is gone.
             cancellable.cancel()
-            try:
-                await done
-            except BaseException:  # noqa: B902 (the cancellation is what counts)
-                pass
+            if not ended:
+                end = loop.create_future()
+                waiting.append(end)
+                await end
             raise
-
 
 _bridge = None
 _bridge_lock = threading.Lock()

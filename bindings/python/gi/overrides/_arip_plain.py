@@ -45,6 +45,9 @@ _TAG_TYPE = GLib.VariantType.new('(sv)')
 _VARIANT_TYPE = GLib.VariantType.new('v')
 _BYTES_TYPE = GLib.VariantType.new('ay')
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+# The commonest values, made once (a GVariant never changes).
+_NOTHING = GLib.Variant.new_maybe(_VARIANT_TYPE, None)
+_UNIT = GLib.Variant.new_tuple()
 
 
 # From this size, bytes travel in a memfd (as arip's own values do).
@@ -182,7 +185,7 @@ def to_variant(value, _depth=0):
     # The scalars by their own constructors: GLib.Variant(format, value)
     # parses its format in Python, several times slower.
     if value is None:
-        return GLib.Variant.new_maybe(_VARIANT_TYPE, None)
+        return _NOTHING
     if isinstance(value, bool):
         return GLib.Variant.new_boolean(value)
     if isinstance(value, int):
@@ -207,6 +210,8 @@ def to_variant(value, _depth=0):
     if _shared_type is not None and isinstance(value, _shared_type):
         return _tagged('shared', value.to_variant())
     if isinstance(value, tuple):
+        if not value:
+            return _UNIT
         if len(value) == 1:
             single = _single_bytes_variant(value[0])
             if single is not None:
