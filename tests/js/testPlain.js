@@ -13,6 +13,7 @@ import {assert, assertEquals, run, test} from './harness.js';
 const echo = Arip.registerFunction('plain.echo', (...values) => values);
 const fib = Arip.registerFunction('plain.fib',
     async n => n <= 1 ? n : await fib(n - 1) + await fib(n - 2));
+const double = Arip.registerFunction('plain.double', n => n * 2);
 const fail = Arip.registerFunction('plain.fail', kind => {
     if (kind === 'range')
         throw new RangeError('out of range');
@@ -90,6 +91,33 @@ test('what cannot be sent is a TypeError or a RangeError, here', async () => {
     assert(error instanceof RangeError && error.message.includes('64 bits'), `${error}`);
     error = await rejection(Arip.runInProcess(() => 1));
     assert(error instanceof TypeError && error.message.includes('registerFunction'), `${error}`);
+});
+
+test('a pool runs and maps plain functions, errors keep their type', async () => {
+    const pool = Arip.Pool.new(null, 2);
+    assertEquals(await pool.run(fib, 12), 144);
+    assertEquals(await pool.map(fib, [0, 1, 2, 3, 4, 5, 6]), [0, 1, 1, 2, 3, 5, 8]);
+    assertEquals(await pool.map(fib, []), []);
+    const error = await rejection(pool.run(fail, 'range'));
+    assert(error instanceof RangeError && error.message === 'out of range', `${error}`);
+    const mapped = await rejection(pool.map(fail, ['range', 'range']));
+    assert(mapped instanceof RangeError, `${mapped}`);
+    await pool.close_async(null);
+});
+
+test('a process for a plain function: states, then its plain result', async () => {
+    const states = [];
+    const process = Arip.Process.forFunction(double, [21]);
+    process.connect('state-changed', (p, oldState, newState) => states.push(newState));
+    await process.start_async(null);
+    assertEquals(await process.result(), 42);
+    assertEquals(states[states.length - 1], Arip.State.FINISHED);
+    const pool = Arip.Pool.new(null, 1);
+    const onPool = Arip.Process.forFunction(fail, ['custom'], {pool});
+    await onPool.start_async(null);
+    const error = await rejection(onPool.result());
+    assert(error instanceof Arip.RemoteError && error.typeName === 'Custom', `${error}`);
+    await pool.close_async(null);
 });
 
 await run();

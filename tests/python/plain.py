@@ -76,6 +76,32 @@ def counter(n):
     return n
 
 
+@Arip.function(pickle=True)
+def pickled_echo(value):
+    return value
+
+
+class Marker:
+    """Unpickled, it creates the file @path: proof that code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+@Arip.function
+def sends_a_pickle(path):
+    """A plain function whose worker answers with a pickle anyway, as a
+    hostile worker would: the parent must not unpickle it."""
+    import pickle
+    data = pickle.dumps(Marker(path))
+    value = GLib.Variant.new_tuple(GLib.Variant('s', 'pickle'), GLib.Variant.new_variant(
+        GLib.Variant.new_from_bytes(GLib.VariantType('ay'), GLib.Bytes.new(data), True)))
+    Arip.current_call().return_value(GLib.Variant.new_tuple(GLib.Variant.new_variant(value)))
+
+
 class Custom(Exception):
     pass
 
@@ -142,6 +168,34 @@ def case_big_bytes_kinds():
     out.append(fd >= 0)
     if fd >= 0:
         os.close(fd)
+    return ' '.join(str(x) for x in out)
+
+
+def case_pickle():
+    """pickle=True: other values cross, keeping their type; a plain
+    function refuses them, and a pickle its worker sends anyway is not
+    unpickled."""
+    import collections
+    import enum
+    import fractions
+
+    class Color(enum.IntEnum):
+        RED = 1
+    out = []
+    for value in ({1, 2}, fractions.Fraction(2, 7), [1, {2: 'x'}], 1 << 70,
+                  collections.OrderedDict(a=1)):
+        got = Arip.run_in_process_sync(pickled_echo, value)
+        out.append(got == value and type(got) is type(value))
+    try:
+        Arip.run_in_process_sync(identity, {1, 2})
+    except TypeError as exc:
+        out.append('pickle=True' in str(exc))
+    path = os.path.join(tempfile.mkdtemp(), 'unpickled')
+    try:
+        Arip.run_in_process_sync(sends_a_pickle, path)
+    except TypeError as exc:
+        out.append('refusing a pickled value' in str(exc))
+    out.append(not os.path.exists(path))
     return ' '.join(str(x) for x in out)
 
 
@@ -486,6 +540,27 @@ def run_processes_on_a_loop(processes):
             result = '%s %s' % (type(exc).__name__, exc)
         out.append('%s %s %s' % (result, messages, progress[-1] if progress else None))
     return out
+
+
+def case_glib_and_asyncio():
+    """A GLib program whose main loop runs processes while asyncio code in
+    another thread awaits calls: neither gets in the other's way."""
+    import threading
+    awaited = []
+
+    def asyncio_side():
+        async def main():
+            awaited.append(await Arip.run_in_process(fib, 10))
+            async with Arip.Pool(max_workers=2) as pool:
+                awaited.append(await pool.map(fib, range(6)))
+        asyncio.run(main())
+
+    thread = threading.Thread(target=asyncio_side)
+    thread.start()
+    on_loop = run_processes_on_a_loop([Arip.Process.for_function(counter, 2),
+                                       Arip.Process.for_function(fib, 12)])
+    thread.join(60)
+    return '%s | %s' % (' | '.join(on_loop), awaited)
 
 
 def case_for_function():

@@ -16,15 +16,18 @@ CASES = {
     'types': 'same',
     'big_bytes': 'same %d' % (256 * 4096 * 16),
     'big_bytes_kinds': 'True True True True True True',
+    'pickle': 'True True True True True True True True',
     'async': '144',
     'in_another_process': 'True',
     'overflow': 'OverflowError: the integer 18446744073709551616 does not fit in 64 bits, '
                 'and cannot be sent to another process',
     'not_plain': 'TypeError: a value of type object cannot be sent to another process: send '
                  'None, bool, int, float, str, bytes, bytearray, memoryview, tuple, list, dict '
-                 'with str keys, or a GLib.Variant',
+                 'with str keys, or a GLib.Variant (or decorate the function with '
+                 '@Arip.function(pickle=True))',
     'str_keys_only': 'TypeError: only dicts with str keys can be sent to another process, not '
-                     'a key of type int',
+                     'a key of type int (or decorate the function with '
+                     '@Arip.function(pickle=True))',
     'cycle': 'ValueError: a value nested more than 64 levels deep (or that contains itself) '
              'cannot be sent to another process',
     'undecorated': None,   # checked below
@@ -52,6 +55,7 @@ CASES = {
     # Arip.Process.for_function() on a GLib main loop, and Arip.current_call()
     # in the worker (None in the parent).
     'for_function': "3 ['step 1', 'step 2', 'step 3'] 1.0 | ValueError bad value 42 [] None | None",
+    'glib_and_asyncio': "2 ['step 1', 'step 2'] 1.0 | 144 [] None | [55, [0, 1, 1, 2, 3, 5]]",
     'for_function_pool': "2 ['step 1', 'step 2'] 1.0 | KeyError 'missing' [] None",
 }
 

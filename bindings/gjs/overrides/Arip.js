@@ -334,6 +334,72 @@ function _init() {
     };
     Arip.RemoteError = RemoteError;
 
+    /**
+     * A process that will run fnOrName (see Arip.runInProcess()) with the
+     * plain values args, on the default worker, or, with {pool}, on a warm
+     * worker of that pool; with {launcher}, as that launcher says. Watch
+     * it with its signals, start it with `await process.start_async(null)`;
+     * `await process.result()` then resolves to the plain value it
+     * returned, or rejects with what it threw.
+     */
+    Arip.Process.forFunction = function (fnOrName, args = [], {launcher = null, pool = null} = {}) {
+        const name = _plainName(fnOrName);
+        const process = pool !== null
+            ? Arip.Process.new_for_pool(pool, name, _argsVariant(args))
+            : Arip.Process.new(launcher, name, _argsVariant(args));
+        process._aripPlain = true;
+        return process;
+    };
+
+    /** The plain result of a process from Arip.Process.forFunction(), once
+     * it has ended (it waits for that). */
+    Arip.Process.prototype.result = async function () {
+        let value;
+        try {
+            value = await this.wait_async(null);
+        } catch (error) {
+            throw this._aripPlain ? _plainError(error) : error;
+        }
+        return this._aripPlain ? _fromVariant(value.get_child_value(0).get_variant()) : value;
+    };
+
+    if (Arip.Pool !== undefined) {
+        /** Runs fnOrName on a warm worker of the pool with the plain values
+         * args; resolves to its plain result (see Arip.runInProcess()). */
+        Arip.Pool.prototype.run = async function (fnOrName, ...args) {
+            const name = _plainName(fnOrName);
+            let result;
+            try {
+                result = await this.run_async(name, _argsVariant(args), null);
+            } catch (error) {
+                throw _plainError(error);
+            }
+            return _fromVariant(result.get_child_value(0).get_variant());
+        };
+
+        /** Runs fnOrName once per element of iterable (its one argument), on
+         * the pool's workers at once; resolves to the results in order, or
+         * rejects with the first error (the other calls are cancelled). */
+        Arip.Pool.prototype.map = async function (fnOrName, iterable) {
+            const name = _plainName(fnOrName);
+            const items = Array.from(iterable, item => _argsVariant([item]));
+            if (items.length === 0)
+                return [];
+            let results;
+            try {
+                results = await this.map_async(name, GLib.Variant.new_array(null, items), null);
+            } catch (error) {
+                throw _plainError(error);
+            }
+            const values = [];
+            for (let i = 0; i < results.n_children(); i++) {
+                const one = results.get_child_value(i).get_variant();
+                values.push(_fromVariant(one.get_child_value(0).get_variant()));
+            }
+            return values;
+        };
+    }
+
     Gio._promisify(Arip, 'run_in_process_async', 'run_in_process_finish');
     Gio._promisify(Arip.Launcher.prototype, 'run_async', 'run_finish');
     Gio._promisify(Arip.Launcher.prototype, 'spawn_command_async', 'spawn_command_finish');

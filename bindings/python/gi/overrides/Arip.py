@@ -282,11 +282,6 @@ def register_function(name, func, *user_data):
 __all__.append('register_function')
 
 
-def _plain_result(value):
-    # "(v)": the one-element tuple (a large bytes goes in a memfd whole).
-    return _plain.to_variant((value,))
-
-
 class _interrupt_raises_keyboard_interrupt:
     """While it is entered, an interrupt of @call raises KeyboardInterrupt
     in the main thread, as Ctrl-C does in a terminal, also in a blocking
@@ -320,7 +315,7 @@ class _interrupt_raises_keyboard_interrupt:
         return False
 
 
-def function(func):
+def function(func=None, *, pickle=False):
     """Decorator: offers @func to workers, taking and returning plain values.
 
     @func is registered under "module.qualname" (for a script,
@@ -332,27 +327,45 @@ def function(func):
     raises is raised in the parent: built-in types as themselves, with the
     worker's traceback as their cause; others as Arip.RemoteError.
 
+    ``@Arip.function(pickle=True)`` also lets any other value that pickle
+    can take cross, pickled, in either direction (a class instance, a set, a
+    dict with other keys...). Unpickling runs code the sender chose: use it
+    only where the parent and the workers trust each other (your own code on
+    both sides, no untrusted input driving what the worker returns), as for
+    multiprocessing. Values that are plain still travel as plain values.
+
     The function itself is returned unchanged: it can still be called here.
     """
+    if func is None:
+        return lambda f: function(f, pickle=pickle)
     if not callable(func):
         raise TypeError('Arip.function decorates a function, not %s' % type(func).__name__)
     name = '%s.%s' % (func.__module__, func.__qualname__)
+    codec = _Codec(name, bool(pickle))
 
     def serve(call, args):
-        values = _plain.from_variant(args) if args is not None else ()
+        values = codec.args_of(args) if args is not None else ()
         if not isinstance(values, tuple):
             raise TypeError('the arguments of “%s” are not a tuple of plain values' % name)
         with _interrupt_raises_keyboard_interrupt(call):
             result = func(*values)
             if not inspect.isawaitable(result):
-                return _plain_result(result)
+                return answer(call, result)
         async def finish():
             with _interrupt_raises_keyboard_interrupt(call):
-                return _plain_result(await result)
+                return answer(call, await result)
         return finish()
+
+    def answer(call, result):
+        # A function that answered through Arip.current_call() has nothing
+        # to add when it returns None.
+        if result is None and call.has_returned():
+            return None
+        return codec.result(result)
 
     register_function(name, serve)
     func.__arip_name__ = name
+    func.__arip_codec__ = codec
     return func
 
 
@@ -362,12 +375,13 @@ RemoteError = _plain.RemoteError
 __all__.append('RemoteError')
 
 
-def _plain_name(func):
-    name = getattr(func, '__arip_name__', None)
-    if name is None:
+def _plain_codec(func):
+    codec = getattr(func, '__arip_codec__', None)
+    if codec is None:
         raise TypeError('%r is not decorated with @Arip.function (and a function named by a '
                         'string takes a GLib.Variant)' % (func,))
-    return name
+    return codec
+
 
 
 def _plain_error(error):
@@ -387,22 +401,47 @@ def _plain_error(error):
     return error
 
 
+class _Codec:
+    """How a decorated function's values cross: plain values, and, for a
+    function decorated with pickle=True, pickles of the others."""
+
+    def __init__(self, name, pickle_ok):
+        self.name = name
+        self.pickle_ok = pickle_ok
+
+    def pack(self, args):
+        """The arguments of a call: the tuple of the positional ones."""
+        return _plain.to_variant(tuple(args), pickle_ok=self.pickle_ok)
+
+    def result(self, value):
+        """A call's "(v)" result for the value the function returned."""
+        return _plain.to_variant((value,), pickle_ok=self.pickle_ok)
+
+    def args_of(self, variant):
+        return _plain.from_variant(variant, pickle_ok=self.pickle_ok)
+
+    def value(self, result):
+        """The value a call's "(v)" result stands for."""
+        return _plain.from_variant(result.get_child_value(0).get_variant(),
+                                   pickle_ok=self.pickle_ok)
+
+    def values(self, results):
+        """The values of a map's results: an array of (v)."""
+        return [self.value(results.get_child_value(i).get_variant())
+                for i in range(results.n_children())]
+
+    def map_args(self, iterable):
+        """The arguments of a map, or None for none: as multiprocessing's
+        map, each element is the one argument."""
+        items = [self.pack((item,)) for item in iterable]
+        return GLib.Variant.new_array(None, items) if items else None
+
+
+_PLAIN = _Codec(None, False)
+
+
 def _plain_value(result):
-    return _plain.from_variant(result.get_child_value(0).get_variant())
-
-
-def _plain_values(results):
-    """The plain results of a map: an array of (v)."""
-    return [_plain_value(results.get_child_value(i).get_variant())
-            for i in range(results.n_children())]
-
-
-def _map_args(iterable):
-    """The arguments of a map with a plain function, or None for none: as
-    multiprocessing's map, each element is the one argument."""
-    items = [GLib.Variant.new_tuple(GLib.Variant.new_variant(_plain.to_variant(item)))
-             for item in iterable]
-    return GLib.Variant.new_array(None, items) if items else None
+    return _PLAIN.value(result)
 
 
 def _plain_call(run, decode=_plain_value):
@@ -434,9 +473,9 @@ def run_in_process_sync(function, *args, **kwargs):
         return Arip.run_in_process_sync(function, *args, **kwargs)
     if kwargs:
         raise TypeError('only positional arguments go to a worker')
-    name = _plain_name(function)
-    packed = _plain.to_variant(tuple(args))
-    return _plain_call(lambda: Arip.run_in_process_sync(name, packed, None))
+    codec = _plain_codec(function)
+    packed = codec.pack(args)
+    return _plain_call(lambda: Arip.run_in_process_sync(codec.name, packed, None), codec.value)
 
 
 __all__.append('run_in_process_sync')
@@ -458,12 +497,12 @@ async def run_in_process(function, *args):
             lambda cancellable, callback: Arip.run_in_process_async(function, variant_args,
                                                                     cancellable, callback),
             Arip.run_in_process_finish)
-    name = _plain_name(function)
-    packed = _plain.to_variant(tuple(args))
+    codec = _plain_codec(function)
+    packed = codec.pack(args)
     return await _plain_awaited(
-        lambda cancellable, callback: Arip.run_in_process_async(name, packed, cancellable,
+        lambda cancellable, callback: Arip.run_in_process_async(codec.name, packed, cancellable,
                                                                 callback),
-        Arip.run_in_process_finish)
+        Arip.run_in_process_finish, codec.value)
 
 
 __all__.append('run_in_process')
@@ -603,7 +642,7 @@ class Process(Arip.Process):
     def _outcome(self, value=None, error=None):
         if error is not None:
             raise _plain_error(error) if self._arip_plain else error
-        return _plain_value(value) if self._arip_plain else value
+        return self._arip_plain.value(value) if self._arip_plain else value
 
     @property
     def result(self):
@@ -646,13 +685,13 @@ class Process(Arip.Process):
         start_async(); ``result`` is then the plain value the function
         returned, or raises what it raised.
         """
-        name = _plain_name(function)
-        packed = _plain.to_variant(tuple(args))
+        codec = _plain_codec(function)
+        packed = codec.pack(args)
         if pool is not None:
-            process = Arip.Process.new_for_pool(pool, name, packed)
+            process = Arip.Process.new_for_pool(pool, codec.name, packed)
         else:
-            process = Arip.Process.new(launcher, name, packed)
-        process._arip_plain = True
+            process = Arip.Process.new(launcher, codec.name, packed)
+        process._arip_plain = codec
         return process
 
 
@@ -672,14 +711,15 @@ __all__.append('Process')
 
 class _OpenInProcess:
     def __init__(self, function, args):
-        self._name = _plain_name(function)
-        self._args = _plain.to_variant(tuple(args))
+        self._codec = _plain_codec(function)
+        self._name = self._codec.name
+        self._args = self._codec.pack(args)
         self._process = None
 
     async def __aenter__(self):
         bridge = _bridge.get()
         process = bridge.run_sync(lambda: Arip.Process.new(None, self._name, self._args))
-        process._arip_plain = True
+        process._arip_plain = self._codec
         process._arip_bridged = True
         self._process = process
         # Complete once the function runs (EXECUTING): pid and states known.
@@ -737,22 +777,22 @@ class Pool(Arip.Pool):
         the pool with plain @args; returns its plain result (an exception
         it raised is raised here). Cancelling the awaiting task cancels
         the call (see Arip.run_in_process())."""
-        name = _plain_name(function)
-        packed = _plain.to_variant(tuple(args))
+        codec = _plain_codec(function)
+        packed = codec.pack(args)
         return await _plain_awaited(
-            lambda cancellable, callback: Arip.Pool.run_async(self, name, packed, cancellable,
-                                                              callback),
-            lambda result: Arip.Pool.run_finish(self, result))
+            lambda cancellable, callback: Arip.Pool.run_async(self, codec.name, packed,
+                                                              cancellable, callback),
+            lambda result: Arip.Pool.run_finish(self, result), codec.value)
 
     async def _map_plain_async(self, function, iterable):
-        name = _plain_name(function)
-        args_list = _map_args(iterable)
+        codec = _plain_codec(function)
+        args_list = codec.map_args(iterable)
         if args_list is None:
             return []
         return await _plain_awaited(
-            lambda cancellable, callback: Arip.Pool.map_async(self, name, args_list,
+            lambda cancellable, callback: Arip.Pool.map_async(self, codec.name, args_list,
                                                               cancellable, callback),
-            lambda result: Arip.Pool.map_finish(self, result), _plain_values)
+            lambda result: Arip.Pool.map_finish(self, result), codec.values)
 
     async def close(self):
         """Awaits the end of every call and every worker of the pool."""
@@ -804,12 +844,12 @@ class Pool(Arip.Pool):
         return [results.get_child_value(i).get_variant() for i in range(results.n_children())]
 
     def _map_plain(self, function, iterable, cancellable):
-        name = _plain_name(function)
-        args_list = _map_args(iterable)
+        codec = _plain_codec(function)
+        args_list = codec.map_args(iterable)
         if args_list is None:
             return []
-        return _plain_call(lambda: Arip.Pool.map_sync(self, name, args_list, cancellable),
-                           _plain_values)
+        return _plain_call(lambda: Arip.Pool.map_sync(self, codec.name, args_list, cancellable),
+                           codec.values)
 
 
 Pool = override(Pool)

@@ -22,6 +22,9 @@
 #   list                 av
 #   dict with str keys   a{sv}
 #   GLib.Variant         (sv)  ("variant", <the value>), arriving as itself
+#   anything else        (sv)  ("pickle", <ay>), only for a function decorated
+#                        with pickle=True (both sides refuse it otherwise:
+#                        unpickling runs the sender's code)
 #
 # A tagged value is a (sv) pair, which no tuple of plain values is (their
 # items are all v). The arguments of a call are the tuple of its positional
@@ -38,6 +41,7 @@ import builtins
 import fcntl
 import mmap
 import os
+import pickle
 
 from gi.repository import GLib
 
@@ -45,6 +49,9 @@ _TAG_TYPE = GLib.VariantType.new('(sv)')
 _VARIANT_TYPE = GLib.VariantType.new('v')
 _BYTES_TYPE = GLib.VariantType.new('ay')
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+# The types that cross as themselves (their subclasses too, unless pickled).
+_PLAIN_TYPES = frozenset([type(None), bool, int, float, str, bytes, bytearray, memoryview,
+                          tuple, list, dict])
 # The commonest values, made once (a GVariant never changes).
 _NOTHING = GLib.Variant.new_maybe(_VARIANT_TYPE, None)
 _UNIT = GLib.Variant.new_tuple()
@@ -176,12 +183,21 @@ def _tagged(tag, value):
     return GLib.Variant.new_tuple(GLib.Variant('s', tag), GLib.Variant.new_variant(value))
 
 
-def to_variant(value, _depth=0):
-    """The GVariant for the plain value @value (see the table above)."""
+def _pickled(value):
+    return _tagged('pickle', _bytes_variant(pickle.dumps(value, pickle.HIGHEST_PROTOCOL)))
+
+
+def to_variant(value, _depth=0, pickle_ok=False):
+    """The GVariant for the plain value @value (see the table above); with
+    @pickle_ok, the others are pickled, and so are subclasses of the plain
+    types (an IntEnum, a namedtuple), which then keep their type."""
     if _depth > 64:
         raise ValueError('a value nested more than 64 levels deep (or that contains itself) '
                          'cannot be sent to another process')
     depth = _depth + 1
+    if pickle_ok and type(value) not in _PLAIN_TYPES and not isinstance(value, GLib.Variant) and \
+            not (_shared_type is not None and isinstance(value, _shared_type)):
+        return _pickled(value)
     # The scalars by their own constructors: GLib.Variant(format, value)
     # parses its format in Python, several times slower.
     if value is None:
@@ -193,6 +209,8 @@ def to_variant(value, _depth=0):
             return GLib.Variant.new_int64(value)
         if 0 <= value <= _UINT64_MAX:
             return GLib.Variant.new_uint64(value)
+        if pickle_ok:
+            return _pickled(value)
         raise OverflowError('the integer %d does not fit in 64 bits, and cannot be sent to '
                             'another process' % value)
     if isinstance(value, float):
@@ -216,24 +234,28 @@ def to_variant(value, _depth=0):
             single = _single_bytes_variant(value[0])
             if single is not None:
                 return single
-        return GLib.Variant.new_tuple(*[GLib.Variant.new_variant(to_variant(item, depth))
+        return GLib.Variant.new_tuple(*[GLib.Variant.new_variant(to_variant(item, depth, pickle_ok))
                                         for item in value])
     if isinstance(value, list):
         return GLib.Variant.new_array(GLib.VariantType.new('v'),
-                                      [GLib.Variant.new_variant(to_variant(item, depth))
+                                      [GLib.Variant.new_variant(to_variant(item, depth, pickle_ok))
                                        for item in value])
     if isinstance(value, dict):
+        if pickle_ok and not all(type(key) is str for key in value):
+            return _pickled(value)
         entries = []
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError('only dicts with str keys can be sent to another process, '
-                                'not a key of type %s' % type(key).__name__)
-            entries.append(GLib.Variant.new_dict_entry(GLib.Variant('s', key),
-                                                       GLib.Variant.new_variant(to_variant(item, depth))))
+                                'not a key of type %s (or decorate the function with '
+                                '@Arip.function(pickle=True))' % type(key).__name__)
+            entries.append(GLib.Variant.new_dict_entry(
+                GLib.Variant('s', key), GLib.Variant.new_variant(to_variant(item, depth, pickle_ok))))
         return GLib.Variant.new_array(GLib.VariantType.new('{sv}'), entries)
     raise TypeError('a value of type %s cannot be sent to another process: send None, bool, '
                     'int, float, str, bytes, bytearray, memoryview, tuple, list, dict with str '
-                    'keys, or a GLib.Variant' % type(value).__name__)
+                    'keys, or a GLib.Variant (or decorate the function with '
+                    '@Arip.function(pickle=True))' % type(value).__name__)
 
 
 _SCALAR_GETTERS = {
@@ -245,8 +267,9 @@ _SCALAR_GETTERS = {
 }
 
 
-def from_variant(variant):
-    """The plain value @variant stands for (see the table above)."""
+def from_variant(variant, pickle_ok=False):
+    """The plain value @variant stands for (see the table above); a pickled
+    one only with @pickle_ok."""
     type_string = variant.get_type_string()
     # The scalars by their own getters: unpack() works in Python.
     getter = _SCALAR_GETTERS.get(type_string)
@@ -266,18 +289,24 @@ def from_variant(variant):
             return _shared_from_variant(inner)
         if tag in ('bytearray', 'memoryview') and inner.get_type_string() == 'ay':
             return _read_bytes(inner, bytearray if tag == 'bytearray' else memoryview)
+        if tag == 'pickle' and inner.get_type_string() == 'ay':
+            if not pickle_ok:
+                raise TypeError('refusing a pickled value: unpickling runs the sender\'s code; '
+                                'decorate the function with @Arip.function(pickle=True) '
+                                'where both sides trust each other')
+            return pickle.loads(_read_bytes(inner, memoryview))
     elif type_string.startswith('(') and set(type_string[1:-1]) <= {'v'}:
-        return tuple(from_variant(variant.get_child_value(i).get_variant())
+        return tuple(from_variant(variant.get_child_value(i).get_variant(), pickle_ok)
                      for i in range(variant.n_children()))
     elif type_string == 'av':
-        return [from_variant(variant.get_child_value(i).get_variant())
+        return [from_variant(variant.get_child_value(i).get_variant(), pickle_ok)
                 for i in range(variant.n_children())]
     elif type_string == 'a{sv}':
         result = {}
         for i in range(variant.n_children()):
             entry = variant.get_child_value(i)
             result[entry.get_child_value(0).get_string()] = \
-                from_variant(entry.get_child_value(1).get_variant())
+                from_variant(entry.get_child_value(1).get_variant(), pickle_ok)
         return result
     raise TypeError('a GLib.Variant of type %s is not a plain value (was it sent by a function '
                     'that is not decorated with @Arip.function?)' % type_string)
