@@ -88,11 +88,14 @@ def _exception_to_error(exc, tb=None):
         # Keep the GError's identity: the parent can match domain and code
         # (G_IO_ERROR_CANCELLED arrives as ARIP_ERROR_CHILD_CANCELLED).
         quark, code, head = _to_quark(exc.domain), exc.code, exc.message or str(exc)
-    elif isinstance(exc, KeyboardInterrupt):
+    elif isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
         # The interrupt (arip_process_interrupt(), a cancelled call) did
-        # what it asks for: the call was cancelled.
+        # what it asks for, or the function's own work was cancelled: the
+        # call was cancelled (ARIP_ERROR_CHILD_CANCELLED in the parent).
         quark, code = Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED
-        head = 'KeyboardInterrupt: the function was interrupted'
+        head = ('KeyboardInterrupt: the function was interrupted'
+                if isinstance(exc, KeyboardInterrupt) else
+                'CancelledError: the function was cancelled')
         tb = None
     else:
         quark, code = Arip.error_quark(), Arip.Error.FAILED
@@ -290,12 +293,42 @@ class _interrupt_raises_keyboard_interrupt:
     def __init__(self, call):
         self._cancellable = call.get_cancellable()
         self._handler = None
+        self._loop = self._task = None
+
+    def _raise_at_await(self):
+        """In an async function's loop: KeyboardInterrupt at the await the
+        function is suspended in, where it can catch it (raised in the
+        loop's own wait, it would end the loop). True if it was."""
+        delivered = threading.Event()
+        given_up = []
+
+        def deliver():
+            if given_up or self._task.done():
+                return
+            waiter = getattr(self._task, '_fut_waiter', None)
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(KeyboardInterrupt())
+                delivered.set()
+            else:
+                # About to run (or yielding with a bare sleep(0)): next time.
+                self._loop.call_soon(deliver)
+        try:
+            self._loop.call_soon_threadsafe(deliver)
+        except RuntimeError:
+            return False   # the loop is closed
+        if delivered.wait(0.1):
+            return True
+        given_up.append(True)
+        return delivered.is_set()
 
     def _interrupt(self, *_ignored):
-        # In the worker's watch thread: trip Python's SIGINT flag for the
-        # main thread, and end the system call it may be blocked in (the
-        # signal comes back to the watch thread as an interrupt of the same
-        # call: nothing more happens).
+        # In the worker's watch thread. An async function gets it at its
+        # await; otherwise trip Python's SIGINT flag for the main thread, and
+        # end the system call it may be blocked in (the signal comes back to
+        # the watch thread as an interrupt of the same call: nothing more
+        # happens).
+        if self._loop is not None and self._raise_at_await():
+            return
         _thread.interrupt_main()
         try:
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
@@ -303,6 +336,13 @@ class _interrupt_raises_keyboard_interrupt:
             pass
 
     def __enter__(self):
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+        except RuntimeError:
+            self._loop = self._task = None
+        if self._task is None:
+            self._loop = None
         if self._cancellable.is_cancelled():
             raise KeyboardInterrupt
         # g_cancellable_connect(): also safe against a cancel racing it.
