@@ -308,7 +308,7 @@ arip_memfd_map (gint      fd,
  * another process (a call's arguments or result, a message, a queue item),
  * it travels as that memfd, so a large value written once into a memfd
  * (`write()` from wherever it is) reaches the other side with no further
- * copy. This is how the Python and GJS layers send large bytes.
+ * copy. This is how the Python layer sends large bytes.
  *
  * The contents must be @type's serialized form in normal form (as
  * g_variant_get_data() gives it); they are checked, in constant time for
@@ -372,11 +372,13 @@ arip_variant_new_from_memfd (gint                 fd,
  *
  * A descriptor for the memfd that holds @value's serialized bytes, when
  * @value (or the value it is part of) arrived from another process in a
- * memfd, or was made by arip_variant_new_from_memfd(). Reading the bytes
- * from it (`pread()`, or `mmap()` for a view with no copy at all) spares
- * the page faults of reading them through the value's own mapping; the
- * Python layer builds large `bytes`, `bytearray` and `memoryview` results
- * this way. The memfd is sealed: nobody can change it.
+ * memfd, or was made by arip_variant_new_from_memfd(). Mapping it again
+ * gives a view of the bytes that outlives @value, with no copy (the Python
+ * layer hands out large `memoryview` results this way); `pread()` reads
+ * them without faulting in a mapping. The memfd is sealed: nobody can
+ * change it. Ask about values that are serialized (received ones are): a
+ * value built from parts is serialized by the question, a copy of all of
+ * it, only to answer -1.
  *
  * Returns: a new descriptor (close-on-exec; close it when done), or -1 if
  *   @value's bytes are not in a memfd arip holds
