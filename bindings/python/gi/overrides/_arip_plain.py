@@ -122,22 +122,23 @@ def _single_bytes_variant(value):
     by hand in one memfd, or None for other values. A call's result and a
     lone argument are this tuple: so the whole of it travels as the memfd,
     instead of being serialized again (a second copy of the bytes)."""
-    if _arip is None or not isinstance(value, (bytes, bytearray, memoryview)):
+    # Exactly these types: a subclass goes the general way (pickled, with
+    # pickle=True, to keep its type).
+    if _arip is None or type(value) not in (bytes, bytearray, memoryview):
         return None
     view = _byte_view(value)
     if view.nbytes < _MEMFD_MIN_SIZE:
         return None
     # "v" is the child's bytes, a zero byte and its type; "(v)" is its only
     # member's bytes.
-    if isinstance(value, bytes):
+    if type(value) is bytes:
         prefix, suffix = b'', b'\0ay'
     else:
         # "(sv)": the tag's string, zeros up to 8-byte alignment, the "v",
         # then where the string ends, in as few bytes as the size allows.
-        tag = (b'bytearray' if isinstance(value, bytearray) else b'memoryview') + b'\0'
+        tag = (b'bytearray' if type(value) is bytearray else b'memoryview') + b'\0'
         prefix = tag + bytes(-len(tag) % 8)
         body = len(prefix) + view.nbytes + 3
-        size = body + 1
         for width in (1, 2, 4, 8):
             size = body + width
             if _offset_size(size) == width:
