@@ -164,6 +164,48 @@ type_info (const char *type,
     }
 }
 
+/* Whether @type (a valid type string) nests more than @limit deep, each
+ * container a level (GLib bounds the depth of a value, type and variants
+ * within it together; beyond our own, smaller, bound GLib decides). */
+static gboolean
+type_deeper_than (const char *type,
+                  guint       limit)
+{
+  guint prefixes[MAX_DEPTH + 2];   /* arrays and maybes before each open tuple */
+  guint open = 0, enclosing = 0, pending = 0;
+
+  for (const char *c = type; *c != '\0'; c++)
+    {
+      switch (*c)
+        {
+        case 'a': case 'm':
+          pending++;
+          break;
+        case '(': case '{':
+          if (enclosing + pending + 1 > limit || open > MAX_DEPTH)
+            return TRUE;
+          prefixes[open++] = pending;
+          enclosing += pending + 1;
+          pending = 0;
+          break;
+        case ')': case '}':
+          if (open == 0)
+            return TRUE;   /* not a valid type: leave it to GLib */
+          enclosing -= prefixes[--open] + 1;
+          pending = 0;
+          break;
+        default:
+          if (enclosing + pending + 1 > limit)
+            return TRUE;
+          pending = 0;
+          break;
+        }
+      if (enclosing + pending > limit)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static gsize
 offset_size_for (gsize size)
 {
@@ -242,11 +284,12 @@ check_variant (Budget       *budget,
                guint         depth)
 {
   gsize zero = size;
-  const char *child_type, *child_end = (const char *) data + size, *scanned = NULL;
+  const char *child_type, *child_end, *scanned = NULL;
   g_autofree char *type = NULL;
 
   if (size == 0)
-    return -1;
+    return -1;   /* (and data may be NULL) */
+  child_end = (const char *) data + size;
   while (zero > 0 && data[zero - 1] != '\0')
     zero--;
   if (zero == 0)
@@ -258,6 +301,8 @@ check_variant (Budget       *budget,
     return 0;
   /* The type as a string of its own: it ends the value, with no nul. */
   type = g_strndup (child_type, child_end - child_type);
+  if (type_deeper_than (type, MAX_DEPTH - MIN (depth, MAX_DEPTH)))
+    return -1;   /* GLib bounds variants and their types' depth together */
   return check (budget, type, data, zero - 1, depth + 1);
 }
 
@@ -462,6 +507,8 @@ check_with (gsize         work,
   g_return_val_if_fail (type != NULL, -1);
   g_return_val_if_fail (data != NULL || size == 0, -1);
 
+  if (type_deeper_than (type, MAX_DEPTH))
+    return -1;
   return check (&budget, type, data, size, 0);
 }
 
