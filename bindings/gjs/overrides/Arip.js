@@ -254,6 +254,23 @@ function _plainError(error) {
     return error;
 }
 
+/** The plain value a call's "(v)" result stands for. */
+function _plainValue(result) {
+    return _fromVariant(result.get_child_value(0).get_variant());
+}
+
+/** What a plain call's promise of a "(v)" result resolves to: its plain
+ * value, or what the function threw. */
+async function _plainOutcome(promise) {
+    let result;
+    try {
+        result = await promise;
+    } catch (error) {
+        throw _plainError(error);
+    }
+    return _plainValue(result);
+}
+
 const _plainNames = new WeakMap();
 
 function _plainName(fnOrName) {
@@ -324,13 +341,7 @@ function _init() {
      */
     Arip.runInProcess = async function (fnOrName, ...args) {
         const name = _plainName(fnOrName);
-        let result;
-        try {
-            result = await Arip.run_in_process_async(name, _argsVariant(args), null);
-        } catch (error) {
-            throw _plainError(error);
-        }
-        return _fromVariant(result.get_child_value(0).get_variant());
+        return _plainOutcome(Arip.run_in_process_async(name, _argsVariant(args), null));
     };
     Arip.RemoteError = RemoteError;
 
@@ -354,13 +365,7 @@ function _init() {
     /** The plain result of a process from Arip.Process.forFunction(), once
      * it has ended (it waits for that). */
     Arip.Process.prototype.result = async function () {
-        let value;
-        try {
-            value = await this.wait_async(null);
-        } catch (error) {
-            throw this._aripPlain ? _plainError(error) : error;
-        }
-        return this._aripPlain ? _fromVariant(value.get_child_value(0).get_variant()) : value;
+        return this._aripPlain ? _plainOutcome(this.wait_async(null)) : this.wait_async(null);
     };
 
     if (Arip.Pool !== undefined) {
@@ -368,13 +373,7 @@ function _init() {
          * args; resolves to its plain result (see Arip.runInProcess()). */
         Arip.Pool.prototype.run = async function (fnOrName, ...args) {
             const name = _plainName(fnOrName);
-            let result;
-            try {
-                result = await this.run_async(name, _argsVariant(args), null);
-            } catch (error) {
-                throw _plainError(error);
-            }
-            return _fromVariant(result.get_child_value(0).get_variant());
+            return _plainOutcome(this.run_async(name, _argsVariant(args), null));
         };
 
         /** Runs fnOrName once per element of iterable (its one argument), on
@@ -392,10 +391,8 @@ function _init() {
                 throw _plainError(error);
             }
             const values = [];
-            for (let i = 0; i < results.n_children(); i++) {
-                const one = results.get_child_value(i).get_variant();
-                values.push(_fromVariant(one.get_child_value(0).get_variant()));
-            }
+            for (let i = 0; i < results.n_children(); i++)
+                values.push(_plainValue(results.get_child_value(i).get_variant()));
             return values;
         };
     }
