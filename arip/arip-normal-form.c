@@ -244,6 +244,23 @@ read_offset (const guint8 *data,
   return (gsize) value;
 }
 
+/* Moves *@offset on to the next multiple of @align + 1 over padding, which
+ * must be zero bytes before @end; FALSE if it is not. */
+static gboolean
+skip_padding (const guint8 *data,
+              gsize        *offset,
+              gsize         align,
+              gsize         end)
+{
+  while ((*offset & align) != 0)
+    {
+      if (*offset >= end || data[*offset] != '\0')
+        return FALSE;
+      (*offset)++;
+    }
+  return TRUE;
+}
+
 static int check (Budget *budget, const char *type, const guint8 *data, gsize size,
                   guint depth);
 
@@ -358,12 +375,8 @@ check_array (Budget       *budget,
 
       if (end < offset || end > offsets_start)
         return 0;
-      while ((offset & info.align) != 0)
-        {
-          if (offset >= end || data[offset] != '\0')
-            return 0;
-          offset++;
-        }
+      if (!skip_padding (data, &offset, info.align, end))
+        return 0;
       COMBINE (answer, check (budget, element, data + offset, end - offset, depth + 1));
       if (budget->work == 0)
         return -1;
@@ -419,12 +432,8 @@ check_tuple (Budget       *budget,
       gsize end;
 
       members++;
-      while ((offset & m.align) != 0)
-        {
-          if (offset >= size || data[offset] != '\0')
-            return 0;
-          offset++;
-        }
+      if (!skip_padding (data, &offset, m.align, size))
+        return 0;
       if (m.fixed > 0)
         end = offset + m.fixed;
       else if (*member_end == ')' || *member_end == '}')
@@ -452,12 +461,8 @@ check_tuple (Budget       *budget,
     {
       if (members == 0)
         return data[0] == '\0' ? answer : 0;
-      while ((offset & info.align) != 0)
-        {
-          if (offset >= size || data[offset] != '\0')
-            return 0;
-          offset++;
-        }
+      if (!skip_padding (data, &offset, info.align, size))
+        return 0;
       return offset == size ? answer : 0;
     }
   if (offsets > 0 && total_size (size - offsets * offset_size, offsets) != size)

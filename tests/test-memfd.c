@@ -390,6 +390,23 @@ on_memfd_message (AripProcess *process, GVariant *message, gpointer user_data)
   *memfd = g_variant_dup_string (message, NULL);
 }
 
+/* Runs "same" with @args (which it returns) and gives its result; the
+ * worker says which memfd its arguments came in (in *@worker_memfd). */
+static GVariant *
+run_same (GVariant  *args,
+          char     **worker_memfd)
+{
+  g_autoptr(AripProcess) p = arip_process_new (NULL, "same", args);
+  g_autoptr(GError) error = NULL;
+  GVariant *result;
+
+  g_clear_pointer (worker_memfd, g_free);
+  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), worker_memfd);
+  result = arip_test_run_process (p, &error);
+  g_assert_no_error (error);
+  return result;
+}
+
 /* A value that arrived in a memfd is sent on as that memfd: a worker
  * returning its arguments hands back the very memfd it was given. */
 static void
@@ -397,8 +414,6 @@ test_sent_on_as_is (void)
 {
   const gsize size = 4u << 20;
   g_autofree guint8 *data = g_malloc (size);
-  g_autoptr(AripProcess) p = NULL;
-  g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   g_autoptr(GVariant) again = NULL;
   g_autofree char *worker_memfd = NULL;
@@ -406,11 +421,9 @@ test_sent_on_as_is (void)
 
   for (gsize i = 0; i < size; i++)
     data[i] = pattern (i);
-  p = arip_process_new (NULL, "same", g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
-                                                                                        data, size, 1)));
-  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
-  value = arip_test_run_process (p, &error);
-  g_assert_no_error (error);
+  value = run_same (g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                      data, size, 1)),
+                    &worker_memfd);
   g_assert_cmpuint (g_variant_get_size (value), ==, size + 0);
   ours = memfd_of (g_variant_get_data (value));
   g_test_message ("the worker's arguments in memfd %s, our result in memfd %s", worker_memfd, ours);
@@ -418,12 +431,7 @@ test_sent_on_as_is (void)
   g_assert_cmpstr (ours, ==, worker_memfd);
 
   /* And from here to another worker, and back: still that one. */
-  g_clear_object (&p);
-  g_clear_pointer (&worker_memfd, g_free);
-  p = arip_process_new (NULL, "same", value);
-  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
-  again = arip_test_run_process (p, &error);
-  g_assert_no_error (error);
+  again = run_same (value, &worker_memfd);
   g_assert_cmpstr (worker_memfd, ==, ours);
   g_free (ours);
   ours = memfd_of (g_variant_get_data (again));
@@ -458,7 +466,6 @@ test_value_from_memfd (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   g_autoptr(GVariant) result = NULL;
-  g_autoptr(AripProcess) p = NULL;
   g_autofree char *ours = NULL;
   g_autofree char *worker_memfd = NULL;
   guint64 offset = 1;
@@ -483,10 +490,7 @@ test_value_from_memfd (void)
   close (dup);
   close (fd);   /* ours to close; the value keeps its own */
 
-  p = arip_process_new (NULL, "same", value);
-  g_signal_connect (p, "message", G_CALLBACK (on_memfd_message), &worker_memfd);
-  result = arip_test_run_process (p, &error);
-  g_assert_no_error (error);
+  result = run_same (value, &worker_memfd);
   g_assert_cmpstr (worker_memfd, ==, ours);
   g_assert_true (g_variant_equal (result, value));
 

@@ -22,6 +22,8 @@ gi.require_version('Arip', '1.0')
 
 from gi.repository import Arip, Gio, GLib  # noqa: E402
 
+from ariptest import pid_is_gone  # noqa: E402
+
 
 @Arip.function
 async def touch_file(path):
@@ -168,14 +170,6 @@ def scratch(name='touch.txt'):
 async def created(path, nonempty=False):
     while not os.path.exists(path) or (nonempty and os.path.getsize(path) == 0):
         await asyncio.sleep(0.01)
-
-
-def gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def is_code(exc, code):
@@ -334,7 +328,7 @@ def case_keyboard_interrupt_while_running():
         except KeyboardInterrupt:
             pass
         # The block failed: its process is gone.
-        return '%s %s' % (proc.get_state() == Arip.State.FINISHED, gone(proc.get_pid()))
+        return '%s %s' % (proc.get_state() == Arip.State.FINISHED, pid_is_gone(proc.get_pid()))
     return asyncio.run(main())
 
 
@@ -396,7 +390,7 @@ def case_task_cancellation():
         try:
             await asyncio.wait_for(task, 10)
         except asyncio.CancelledError:
-            return 'CancelledError %s' % gone(pids[0])
+            return 'CancelledError %s' % pid_is_gone(pids[0])
         return 'not cancelled'
     return asyncio.run(main())
 
