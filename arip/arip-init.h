@@ -27,6 +27,8 @@ ARIP_AVAILABLE_IN_ALL
 gboolean arip_is_worker         (void);
 ARIP_AVAILABLE_IN_ALL
 void     arip_set_language_binding (const char *name);
+ARIP_AVAILABLE_IN_ALL
+void     arip_set_crash_notes_fd (int fd);
 
 /**
  * AripPreloadFunc:

@@ -70,6 +70,8 @@ static char **default_argv;
 static char *own_executable;
 
 static int crash_fd = -1;
+/* What a language runtime's crash handler wrote (arip_set_crash_notes_fd()). */
+static int crash_notes_fd = -1;
 static gint unwinder_ready;
 static int interrupt_pipe[2] = { -1, -1 };
 static int channel_fd = -1;
@@ -218,12 +220,62 @@ report_line_n (const char *text,
   safe_write (crash_fd, report_line);
 }
 
+/* Copies what @fd holds, from its start, to the report a line at a time;
+ * with @echo_fd >= 0, also as it is to @echo_fd. */
+static void
+report_file_lines (int fd,
+                   int echo_fd)
+{
+  char buf[4096];
+  size_t kept = 0;
+  off_t offset = 0;
+
+  for (;;)
+    {
+      ssize_t got = pread (fd, buf + kept, sizeof buf - kept, offset);
+      size_t start = 0, total;
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break;
+      offset += got;
+      if (echo_fd >= 0)
+        {
+          char *echo = buf + kept;
+          size_t left = (size_t) got;
+
+          while (left > 0)
+            {
+              ssize_t n = write (echo_fd, echo, left);
+              if (n < 0 && errno == EINTR)
+                continue;
+              if (n <= 0)
+                break;
+              echo += n;
+              left -= (size_t) n;
+            }
+        }
+      total = kept + (size_t) got;
+      for (size_t i = 0; i < total; i++)
+        if (buf[i] == '\n')
+          {
+            report_line_n (buf + start, i - start);
+            start = i + 1;
+          }
+      kept = total - start;
+      if (kept == sizeof buf)
+        kept = 0;   /* a line longer than the buffer: give it up */
+      memmove (buf, buf + start, kept);
+    }
+  if (kept > 0)
+    report_line_n (buf, kept);
+}
+
 static void
 report_backtrace (void)
 {
   void *frames[64];
-  char buf[4096];
-  size_t kept = 0;
   int n, scratch;
 
   /* backtrace_symbols_fd() writes a line per frame without a prefix: let
@@ -233,28 +285,7 @@ report_backtrace (void)
     return;
   n = backtrace (frames, G_N_ELEMENTS (frames));
   backtrace_symbols_fd (frames, n, scratch);
-  if (lseek (scratch, 0, SEEK_SET) == 0)
-    for (;;)
-      {
-        ssize_t got = read (scratch, buf + kept, sizeof buf - kept);
-        size_t start = 0, total;
-
-        if (got <= 0)
-          break;
-        total = kept + (size_t) got;
-        for (size_t i = 0; i < total; i++)
-          if (buf[i] == '\n')
-            {
-              report_line_n (buf + start, i - start);
-              start = i + 1;
-            }
-        kept = total - start;
-        if (kept == sizeof buf)
-          kept = 0;   /* a line longer than the buffer: give it up */
-        memmove (buf, buf + start, kept);
-      }
-  if (kept > 0)
-    report_line_n (buf, kept);
+  report_file_lines (scratch, -1);
   close (scratch);
 }
 
@@ -300,6 +331,8 @@ on_crash (int        signum,
             strcat (line, "(unknown)");
           report_line_n (line, strlen (line));
         }
+      if (crash_notes_fd >= 0)
+        report_file_lines (crash_notes_fd, STDERR_FILENO);
       if (g_atomic_int_get (&unwinder_ready))
         {
           report_line_n ("Backtrace:", strlen ("Backtrace:"));
@@ -1187,6 +1220,31 @@ arip_set_language_binding (const char *name)
   g_free (language_binding);
   language_binding = g_strdup (name);
   g_clear_pointer (&binding_missing, g_free);
+}
+
+/**
+ * arip_set_crash_notes_fd:
+ * @fd: a file descriptor of a regular file or memfd, or -1
+ *
+ * For language bindings, in a worker: names a file that the language
+ * runtime's own crash handler writes to, such as Python's faulthandler.
+ * When the worker dies of a fatal signal, what the file holds becomes part
+ * of its last words (after the signal's name, before the native
+ * backtrace), so the parent's %ARIP_ERROR_SIGNALED error shows where the
+ * script was; it is also copied to standard error.
+ *
+ * The runtime's handler must run first and then hand the signal on (as
+ * faulthandler does): install it after arip_init(). arip neither closes
+ * @fd nor writes to it; -1 forgets it. Does nothing outside a worker.
+ */
+void
+arip_set_crash_notes_fd (int fd)
+{
+  g_return_if_fail (fd >= -1);
+
+  if (!is_worker)
+    return;
+  crash_notes_fd = fd;
 }
 
 /* The interpreter this process runs, if it is one arip has a binding for:

@@ -502,8 +502,13 @@ def case_crash_in_c():
     try:
         Arip.run_in_process_sync(crash_in_c)
     except GLib.Error as exc:
-        return '%s %s' % (exc.matches(Arip.error_quark(), Arip.Error.SIGNALED),
-                          'SIGSEGV' in exc.message)
+        # The Python traceback is in the error's last words, before the
+        # native backtrace.
+        words = exc.message.partition('Its last words:')[2]
+        python = words.find('in crash_in_c')
+        native = words.find('Backtrace:')
+        return '%s %s %s' % (exc.matches(Arip.error_quark(), Arip.Error.SIGNALED),
+                             'SIGSEGV' in exc.message, 0 <= python < native)
     return 'no error'
 
 

@@ -62,11 +62,12 @@ CASES = {
 
 def test_crash_in_c_shows_the_python_traceback():
     """A worker that crashes in C code prints its Python traceback
-    (faulthandler), and the call fails with the signal."""
+    (faulthandler) on stderr and in the error's last words, and the call
+    fails with the signal."""
     done = subprocess.run([sys.executable, os.path.join(HERE, 'plain.py'), 'crash_in_c'],
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == 'True True', done.stdout
+    assert done.stdout.strip().splitlines()[-1] == 'True True True', done.stdout
     assert 'Fatal Python error: Segmentation fault' in done.stderr, done.stderr
     assert 'in crash_in_c' in done.stderr and 'plain.py' in done.stderr, done.stderr
 

@@ -188,6 +188,21 @@ def _sync_environ():
             os.environ[key] = value
 
 
+def _enable_faulthandler():
+    try:
+        notes = os.memfd_create('arip-python-traceback', os.MFD_CLOEXEC)
+    except OSError:
+        notes = -1
+    try:
+        if notes >= 0:
+            faulthandler.enable(file=notes, all_threads=True)
+            Arip.set_crash_notes_fd(notes)
+        else:
+            faulthandler.enable()
+    except (RuntimeError, ValueError, OSError):
+        pass   # no usable file
+
+
 def _serve(name, func, call, args, user_data):
     """Runs @func for @call in the worker and makes sure the call ends."""
     global _current_call, _original_excepthook, _environ_synced
@@ -197,14 +212,12 @@ def _serve(name, func, call, args, user_data):
         _sync_environ()
         os.environ.pop(_WORKER_ENV, None)
         _environ_synced = True
-    # A crash in C code (SIGSEGV, SIGABRT...) prints the Python traceback
-    # on stderr, then the worker's own crash report goes to the parent.
-    # Enabled here, over the worker's handlers, which it then hands on to.
+    # A crash in C code (SIGSEGV, SIGABRT...) writes the Python traceback
+    # into a file of the worker's, which its own crash handler (the next
+    # in line: enabled here, over it) copies into the report the parent's
+    # error shows, and to stderr.
     if not faulthandler.is_enabled():
-        try:
-            faulthandler.enable()
-        except (RuntimeError, ValueError, OSError):
-            pass   # no usable stderr
+        _enable_faulthandler()
     if sys.excepthook is not _excepthook:
         _original_excepthook = sys.excepthook
         sys.excepthook = _excepthook
