@@ -264,7 +264,12 @@ arip_memfd_map (gint      fd,
       return NULL;
     }
 
-  data = mmap (NULL, (gsize) size, PROT_READ, MAP_SHARED, fd, 0);
+  /* Private and writable: reading maps the memfd's pages (no copy), and
+   * a binding that hands the bytes out as writable memory (GJS's
+   * Uint8Array over GLib.Bytes.toArray()) gets copy-on-write pages
+   * instead of a crash on the first write. Nobody else sees such writes:
+   * the value passed on is the memfd as it was sealed. */
+  data = mmap (NULL, (gsize) size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (data == MAP_FAILED)
     {
       int saved_errno = errno;

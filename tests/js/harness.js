@@ -124,8 +124,9 @@ function withTimeout(promise, name) {
     });
 }
 
-/** Runs the tests in order, prints TAP, and exits. */
-export async function run() {
+/** Runs the tests in order, prints TAP, runs @cleanup if given, and
+ * exits. */
+export async function run(cleanup = null) {
     print(`1..${tests.length}`);
     let failures = 0;
     for (const [i, {name, func}] of tests.entries()) {
@@ -142,5 +143,7 @@ export async function run() {
                 print(`# ${line}`);
         }
     }
+    if (cleanup !== null)
+        cleanup();
     System.exit(failures > 0 ? 1 : 0);
 }

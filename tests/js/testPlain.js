@@ -69,6 +69,12 @@ test('a megabyte of bytes, in one piece', async () => {
     const [got] = await Arip.runInProcess(echo, data);
     assert(got instanceof Uint8Array && got.length === data.length, `${got.length}`);
     assert(got.every((b, i) => b === data[i]), 'contents');
+    // It is a view of the memfd it came in, and writable as any
+    // Uint8Array: the writes are this process's own, and go on with it.
+    got[0] = 200;
+    got[got.length - 1] = 201;
+    const [again] = await Arip.runInProcess(echo, got);
+    assertEquals([again[0], again[1], again[again.length - 1]], [200, 1, 201]);
 });
 
 test('a built-in error keeps its type, with the worker\'s stack', async () => {

@@ -121,7 +121,11 @@ function _serve(name, func, call, args) {
 const _INT64_MIN = -(2n ** 63n), _INT64_MAX = 2n ** 63n - 1n, _UINT64_MAX = 2n ** 64n - 1n;
 
 function _bytesVariant(bytes) {
-    return GLib.Variant.new_from_bytes(new GLib.VariantType('ay'), new GLib.Bytes(bytes), true);
+    // A Uint8Array given for a GBytes is copied once by GJS (new
+    // GLib.Bytes(bytes) copies twice); arip then writes a large one into a
+    // sealed memfd, and the receiver maps it: a received Uint8Array is a
+    // view of that mapping (GLib.Bytes.toArray() does not copy).
+    return GLib.Variant.new_from_bytes(new GLib.VariantType('ay'), bytes, true);
 }
 
 function _toVariant(value, depth = 0) {
@@ -273,6 +277,18 @@ async function _plainOutcome(promise) {
 
 const _plainNames = new WeakMap();
 
+// The call a plain function runs for (Arip.currentCall()), in a worker.
+let _currentCall = null;
+
+/** A plain call's arguments: a Gio.Cancellable last (never a plain value)
+ * is the call's cancellable, not an argument. */
+function _splitCancellable(args) {
+    const last = args[args.length - 1];
+    if (last instanceof Gio.Cancellable)
+        return [args.slice(0, -1), last];
+    return [args, null];
+}
+
 function _plainName(fnOrName) {
     if (typeof fnOrName === 'string')
         return fnOrName;
@@ -323,6 +339,7 @@ function _init() {
             const values = args === null ? [] : _fromVariant(args);
             if (!Array.isArray(values))
                 throw new TypeError(`the arguments of “${name}” are not a tuple of plain values`);
+            _currentCall = call;
             const result = fn(...values);
             if (result !== null && typeof result === 'object' && typeof result.then === 'function')
                 return result.then(_resultVariant);
@@ -337,13 +354,67 @@ function _init() {
      * name it was registered under) in a new worker process with the plain
      * values args; resolves to its plain result, or rejects with what it
      * threw (a built-in error type as itself, others as Arip.RemoteError;
-     * the worker's stack in remoteStack).
+     * the worker's stack in remoteStack). A Gio.Cancellable last in args
+     * is not sent: cancelling it cancels the call (the worker is
+     * interrupted, then stopped as the launcher says), as everywhere in
+     * GIO; the same holds for pool.run() and Arip.openInProcess().
      */
     Arip.runInProcess = async function (fnOrName, ...args) {
         const name = _plainName(fnOrName);
-        return _plainOutcome(Arip.run_in_process_async(name, _argsVariant(args), null));
+        const [values, cancellable] = _splitCancellable(args);
+        return _plainOutcome(Arip.run_in_process_async(name, _argsVariant(values), cancellable));
     };
     Arip.RemoteError = RemoteError;
+
+    /**
+     * In a worker, the Arip.Call the running plain function serves (for
+     * its cancellable, progress and messages); null elsewhere.
+     */
+    Arip.currentCall = function () {
+        return _currentCall;
+    };
+
+    /**
+     * In a worker: resolves once the running plain call is interrupted
+     * (process.interrupt(), a cancelled cancellable, the first step of a
+     * stop). A function that wants to end then throws
+     * `new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED, ...)`
+     * (the caller gets Arip.Error.CHILD_CANCELLED), or returns what it
+     * has; one that ignores it is stopped by the escalation. Never
+     * resolves outside a call.
+     */
+    Arip.interrupted = function () {
+        const call = _currentCall;
+        if (call === null)
+            return new Promise(() => {});
+        // The call's cancellable is cancelled from a helper thread, where
+        // GJS runs no JS: a cancellable source on the main context is how
+        // to hear it.
+        return new Promise(resolve => {
+            const source = call.get_cancellable().source_new();
+            source.set_callback(() => {
+                resolve();
+                return GLib.SOURCE_REMOVE;
+            });
+            source.attach(null);
+        });
+    };
+
+    /**
+     * Starts fnOrName (see Arip.runInProcess()) with the plain values args
+     * in a new worker process; resolves to its Arip.Process once the
+     * function runs (pid, state and signals known). `await
+     * process.result()` then gives its plain result or throws what it
+     * threw; process.interrupt(), terminate() and kill() reach it. A
+     * Gio.Cancellable last in args cancels the start (the process is
+     * stopped). A process nobody waits for is still reaped.
+     */
+    Arip.openInProcess = async function (fnOrName, ...args) {
+        const [values, cancellable] = _splitCancellable(args);
+        const process = Arip.Process.forFunction(fnOrName, values);
+        await process.start_async(cancellable);
+        return process;
+    };
 
     /**
      * A process that will run fnOrName (see Arip.runInProcess()) with the
@@ -373,20 +444,22 @@ function _init() {
          * args; resolves to its plain result (see Arip.runInProcess()). */
         Arip.Pool.prototype.run = async function (fnOrName, ...args) {
             const name = _plainName(fnOrName);
-            return _plainOutcome(this.run_async(name, _argsVariant(args), null));
+            const [values, cancellable] = _splitCancellable(args);
+            return _plainOutcome(this.run_async(name, _argsVariant(values), cancellable));
         };
 
         /** Runs fnOrName once per element of iterable (its one argument), on
          * the pool's workers at once; resolves to the results in order, or
-         * rejects with the first error (the other calls are cancelled). */
-        Arip.Pool.prototype.map = async function (fnOrName, iterable) {
+         * rejects with the first error (the other calls are cancelled).
+         * A cancellable cancels them all. */
+        Arip.Pool.prototype.map = async function (fnOrName, iterable, cancellable = null) {
             const name = _plainName(fnOrName);
             const items = Array.from(iterable, item => _argsVariant([item]));
             if (items.length === 0)
                 return [];
             let results;
             try {
-                results = await this.map_async(name, GLib.Variant.new_array(null, items), null);
+                results = await this.map_async(name, GLib.Variant.new_array(null, items), cancellable);
             } catch (error) {
                 throw _plainError(error);
             }
