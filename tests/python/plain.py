@@ -171,6 +171,34 @@ def case_big_bytes_kinds():
     return ' '.join(str(x) for x in out)
 
 
+def memfd_mappings():
+    """How many mappings of memfds carrying values this process has."""
+    with open('/proc/self/maps') as maps:
+        return sum('/memfd:arip-value' in line for line in maps)
+
+
+def case_mapped_bytes():
+    """A large bytes result is the sender's memfd mapped into a new bytes
+    object (no copy): the same bytes, at sizes that end anywhere in a page;
+    the mappings go with the object. Under a debugging allocator (which
+    puts its own header before objects) it is read into it instead."""
+    # Above 32 MiB, glibc's malloc always gives an object a mapping of its
+    # own (smaller ones come from its heap once it has freed a large one:
+    # those are read, as mapping over its heap would keep the memfd alive
+    # after the object).
+    base = bytes(range(256)) * 4096 * 41
+    before = memfd_mappings()
+    out = []
+    for size in ((32 << 20) + 1, (40 << 20) - 48, (40 << 20) - 47, (33 << 20) + 4000,
+                 256 * 1024):
+        got = Arip.run_in_process_sync(identity, base[:size])
+        out.append(type(got) is bytes and got == base[:size] and got[size - 1:] == base[size - 1:size])
+        out.append(memfd_mappings() > before or size < (32 << 20))
+        del got
+    out.append(memfd_mappings() == before)
+    return ' '.join(str(x) for x in out)
+
+
 def case_pickle():
     """pickle=True: other values cross, keeping their type; a plain
     function refuses them, and a pickle its worker sends anyway is not

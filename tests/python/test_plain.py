@@ -16,6 +16,7 @@ CASES = {
     'types': 'same',
     'big_bytes': 'same %d' % (256 * 4096 * 16),
     'big_bytes_kinds': 'True True True True True True',
+    'mapped_bytes': ' '.join(['True'] * 11),
     'pickle': 'True True True True True True True True',
     'async': '144',
     'in_another_process': 'True',
@@ -70,6 +71,19 @@ def test_crash_in_c_shows_the_python_traceback():
     assert done.stdout.strip().splitlines()[-1] == 'True True True', done.stdout
     assert 'Fatal Python error: Segmentation fault' in done.stderr, done.stderr
     assert 'in crash_in_c' in done.stderr and 'plain.py' in done.stderr, done.stderr
+
+
+def test_mapped_bytes_under_a_debugging_allocator():
+    """PYTHONMALLOC=debug puts a header before every object: a large bytes
+    is then read into its object (one copy), never mapped over it."""
+    env = dict(os.environ, PYTHONMALLOC='debug')
+    done = subprocess.run([sys.executable, os.path.join(HERE, 'plain.py'), 'mapped_bytes'],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    assert done.returncode == 0, done.stderr
+    got = done.stdout.strip().splitlines()[-1].split()
+    assert got[0::2][:5] == ['True'] * 5, done.stdout    # the same bytes
+    assert got[1:9:2] == ['False'] * 4, done.stdout      # not mapped
+    assert got[-1] == 'True', done.stdout
 
 
 @pytest.mark.parametrize('case', sorted(CASES))

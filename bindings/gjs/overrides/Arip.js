@@ -190,7 +190,9 @@ function _fromVariant(variant) {
             return inner;
         if (tag === 'shared' && Arip.Shared !== undefined)
             return Arip.Shared.from_variant(inner);
-        if ((tag === 'bytearray' || tag === 'memoryview') && inner.get_type_string() === 'ay')
+        // A large Python bytes: "bytes", padded (see _arip_plain.py).
+        if ((tag === 'bytearray' || tag === 'memoryview' || tag.trimEnd() === 'bytes') &&
+            inner.get_type_string() === 'ay')
             return inner.get_data_as_bytes().toArray();
     } else if (type === 'av' || (type.startsWith('(') && /^\(v*\)$/.test(type))) {
         const items = [];

@@ -14,7 +14,12 @@
 #   str                  s
 #   bytes                ay (never built byte by byte: a small one from one
 #                        copy of its bytes; from 256 KiB, they are written
-#                        once into a sealed memfd that travels as it is)
+#                        once into a sealed memfd that travels as it is);
+#                        a large lone argument or result: (sv) ("bytes"
+#                        padded with spaces, <ay>), the padding placing the
+#                        bytes where the receiver's new bytes object keeps
+#                        its data within a page, so that it maps the
+#                        memfd's pages instead of copying them (_map_bytes)
 #   bytearray            (sv)  ("bytearray", <ay>)
 #   memoryview           (sv)  ("memoryview", <ay>)  (a large one arrives as a
 #                        read-only view of the sender's memfd: no copy at all)
@@ -42,6 +47,8 @@ import fcntl
 import mmap
 import os
 import pickle
+import struct
+import sys
 
 from gi.repository import GLib
 
@@ -112,6 +119,106 @@ def _bytes_variant(data):
     return GLib.Variant.new_from_bytes(_BYTES_TYPE, GLib.Bytes.new(view), True)
 
 
+# Where CPython keeps a bytes object's data (ob_sval), from the object's
+# address, and where glibc puts an allocation it makes with mmap() (the
+# large ones) within its first page: after its two-word chunk header.
+_BYTES_DATA = sys.getsizeof(b'') - 1
+_GLIBC_MMAP_CHUNK_HEADER = 2 * struct.calcsize('N')
+# A large bytes's data starts this far into a page, in both processes.
+_BYTES_PAGE_OFFSET = _BYTES_DATA + _GLIBC_MMAP_CHUNK_HEADER
+# The tag of a large bytes: "bytes" and spaces, so that in "(sv)" the "v",
+# hence the bytes, starts at _BYTES_PAGE_OFFSET (a string ends with a zero
+# byte; the "v" after it is 8-byte aligned).
+_MAPPABLE_BYTES_TAG = 'bytes'.ljust(_BYTES_PAGE_OFFSET - 1)
+_mapper = None
+
+
+class _Mapper:
+    """Makes a bytes object whose data pages are a memfd's, mapped
+    copy-on-write over the pages of a new bytes object's own data: no copy,
+    whatever the size. Only where it is sure what it maps over: CPython's
+    bytes with its data in one mmap() of glibc's malloc, which free()
+    unmaps whole (taking these mappings with it)."""
+
+    MAP_FIXED = 0x10
+
+    def __init__(self):
+        import ctypes
+        self.ctypes = ctypes
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+        self.mmap = libc.mmap
+        self.mmap.restype = ctypes.c_void_p
+        self.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long)
+        self.new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+        self.new_bytes.restype = ctypes.py_object
+        self.new_bytes.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in (
+                'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
+                'uordblks', 'fordblks', 'keepcost')]
+        self.mallinfo2 = getattr(libc, 'mallinfo2', None)
+        if self.mallinfo2 is not None:
+            self.mallinfo2.restype = MallInfo2
+            self.mallinfo2.argtypes = ()
+        # No debugging allocator puts its own header before objects.
+        self.usable = (self.mallinfo2 is not None and
+                       os.environ.get('PYTHONMALLOC', '') in ('', 'malloc', 'pymalloc') and
+                       not sys.flags.dev_mode and not hasattr(sys, 'gettotalrefcount'))
+
+    def _own_mapping(self, address, size):
+        """True if the object at @address is the one allocation in a mapping
+        of glibc's malloc: its chunk header says so (IS_MMAPPED, nothing
+        before it in the mapping, room for @size)."""
+        word = self.ctypes.c_size_t
+        header = address - _GLIBC_MMAP_CHUNK_HEADER
+        prev_size = word.from_address(header).value
+        chunk_size = word.from_address(header + _GLIBC_MMAP_CHUNK_HEADER // 2).value
+        return (header % mmap.PAGESIZE == 0 and prev_size == 0 and chunk_size & 2 and
+                not chunk_size & 4 and chunk_size & ~7 >= size + _BYTES_PAGE_OFFSET)
+
+    def bytes_from(self, fd, offset, size):
+        """The @size bytes at @offset in the sealed memfd @fd: mapped where
+        it can, else read into the new object (one copy)."""
+        page = mmap.PAGESIZE
+        # glibc's malloc made it (its count of bytes in mappings of their
+        # own grew: not a preloaded allocator's), in a mapping of its own.
+        before = self.mallinfo2().hblkhd
+        value = self.new_bytes(None, size)
+        ours = self.mallinfo2().hblkhd - before >= size
+        data = id(value) + _BYTES_DATA
+        first = -(-data // page) * page
+        last = (data + size) // page * page
+        mapped = (ours and data % page == offset % page and first < last and
+                  self._own_mapping(id(value), size) and
+                  self.mmap(first, last - first, mmap.PROT_READ | mmap.PROT_WRITE,
+                            mmap.MAP_PRIVATE | self.MAP_FIXED, fd, offset + first - data) == first)
+        # Not mapped (MAP_FIXED fails before it unmaps anything), or the
+        # partial pages at both ends: the object's own, read into it.
+        view = memoryview((self.ctypes.c_char * size).from_address(data)).cast('B')
+        for start, end in ((0, first - data), (last - data, size)) if mapped else ((0, size),):
+            while start < end:
+                got = os.preadv(fd, [view[start:end]], offset + start)
+                if got == 0:
+                    raise OSError('a memfd shorter than its value')
+                start += got
+        return value
+
+
+def _map_bytes(fd, offset, size):
+    global _mapper
+    if _mapper is None:
+        _mapper = _Mapper()
+    if not _mapper.usable:
+        return None
+    try:
+        return _mapper.bytes_from(fd, offset, size)
+    except OSError:
+        return None
+
+
 def _offset_size(size):
     """GVariant's framing offsets for a container of @size bytes."""
     return 1 if size <= 0xff else 2 if size <= 0xffff else 4 if size <= 0xffffffff else 8
@@ -131,12 +238,13 @@ def _single_bytes_variant(value):
         return None
     # "v" is the child's bytes, a zero byte and its type; "(v)" is its only
     # member's bytes.
-    if type(value) is bytes:
-        prefix, suffix = b'', b'\0ay'
+    if type(value) is bytes and _BYTES_PAGE_OFFSET % 8:
+        prefix, suffix = b'', b'\0ay'   # no layout that _map_bytes() can use
     else:
         # "(sv)": the tag's string, zeros up to 8-byte alignment, the "v",
         # then where the string ends, in as few bytes as the size allows.
-        tag = (b'bytearray' if type(value) is bytearray else b'memoryview') + b'\0'
+        name = {bytes: _MAPPABLE_BYTES_TAG, bytearray: 'bytearray', memoryview: 'memoryview'}
+        tag = name[type(value)].encode() + b'\0'
         prefix = tag + bytes(-len(tag) % 8)
         body = len(prefix) + view.nbytes + 3
         for width in (1, 2, 4, 8):
@@ -150,13 +258,23 @@ def _single_bytes_variant(value):
         return None
 
 
-def _read_bytes(variant, kind):
+def _read_bytes(variant, kind, mappable=False):
     """The bytes of an ay as @kind (bytes, bytearray or memoryview), copied
     once (bytes and bytearray), or, for a memoryview of a value in a memfd,
-    not at all: a read-only view of a mapping of that memfd."""
+    not at all: a read-only view of a mapping of that memfd; so too for a
+    @mappable bytes where _map_bytes() can."""
     fd = -1
-    if kind is not bytes and variant.get_size() >= _MEMFD_MIN_SIZE and _arip is not None:
+    if ((kind is not bytes or mappable) and variant.get_size() >= _MEMFD_MIN_SIZE and
+            _arip is not None):
         fd, offset = _arip.variant_dup_memfd(variant)
+    if fd >= 0 and kind is bytes:
+        try:
+            value = _map_bytes(fd, offset, variant.get_size())
+        finally:
+            os.close(fd)
+        fd = -1
+        if value is not None:
+            return value
     if fd < 0:
         data = variant.get_data_as_bytes().get_data()
         return data if kind is bytes else kind(data)
@@ -290,6 +408,8 @@ def from_variant(variant, pickle_ok=False):
             return _shared_from_variant(inner)
         if tag in ('bytearray', 'memoryview') and inner.get_type_string() == 'ay':
             return _read_bytes(inner, bytearray if tag == 'bytearray' else memoryview)
+        if tag.rstrip(' ') == 'bytes' and inner.get_type_string() == 'ay':
+            return _read_bytes(inner, bytes, mappable=True)
         if tag == 'pickle' and inner.get_type_string() == 'ay':
             if not pickle_ok:
                 raise TypeError('refusing a pickled value: unpickling runs the sender\'s code; '
