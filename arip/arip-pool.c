@@ -112,10 +112,12 @@ struct _PoolCall {
   GVariant     *args;
   GUnixFDList  *fds;           /* sent with the call, or NULL */
   GUnixFDList  *result_fds;    /* came with the result, or NULL */
-  GSource      *cancel_source;
+  GCancellable *cancellable;   /* the caller's, while connected */
+  gulong        cancel_handler;
   PoolWorker   *worker;        /* while running */
   guint32       seq;
   guint         cancelled : 1;
+  guint         completed : 1;
   guint         timed_out : 1;
   guint         worker_died : 1;
   gint          worker_status;    /* when worker_died */
@@ -145,6 +147,15 @@ struct _AripPool
   gboolean      dispatching;
   gboolean      dispatch_again;
   GList        *close_tasks;
+
+  /* Calls whose cancellable fired, from whatever thread cancelled it,
+   * handed to the pool's context by one source. (A cancellable source per
+   * call would make every iteration of the context walk all the calls
+   * queued: thousands of calls awaited at once made each one cost in
+   * proportion to their number.) */
+  GMutex        cancelled_lock;
+  GPtrArray    *cancelled;     /* of GTask, each a reference */
+  GSource      *cancelled_source;
 };
 
 enum {
@@ -231,11 +242,24 @@ set_timer (PoolWorker  *worker,
 /* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
 
+/* After this, the cancellable's handler for @call neither runs nor is
+ * running (g_cancellable_disconnect() waits for one in another thread). */
+static void
+disconnect_cancellable (PoolCall *call)
+{
+  if (call->cancellable == NULL)
+    return;
+  if (call->cancel_handler != 0)
+    g_cancellable_disconnect (call->cancellable, call->cancel_handler);
+  call->cancel_handler = 0;
+  g_clear_object (&call->cancellable);
+}
+
 static void
 pool_call_free (PoolCall *call)
 {
   g_assert (call->worker == NULL);
-  clear_source (&call->cancel_source);
+  disconnect_cancellable (call);
   clear_source (&call->stop_timer);
   clear_source (&call->call_timer);
   g_free (call->function);
@@ -263,7 +287,8 @@ complete_call (PoolCall *call,
 {
   GTask *task = call->task;
 
-  clear_source (&call->cancel_source);
+  call->completed = TRUE;
+  disconnect_cancellable (call);
   clear_source (&call->stop_timer);
   clear_source (&call->call_timer);
   if (call->worker != NULL)
@@ -390,22 +415,92 @@ on_call_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_call_cancelled (GCancellable *cancellable,
-                   gpointer      user_data)
+static void
+call_cancelled (PoolCall *call)
 {
-  PoolCall *call = user_data;
   g_autoptr(AripPool) self = g_object_ref (call->pool);
 
-  g_clear_pointer (&call->cancel_source, g_source_unref);
   call->cancelled = TRUE;
-
   if (call->worker == NULL)
     complete_call (call, NULL, NULL);   /* still queued: it never runs */
   else if (call->stop_stage == ARIP_STOP_NONE)
     escalate (call);                     /* answered or dead: completes */
+}
 
-  return G_SOURCE_REMOVE;
+/* In the pool's context: the calls whose cancellable fired. */
+static gboolean
+on_cancelled_calls (gpointer user_data)
+{
+  AripPool *self = user_data;
+  g_autoptr(GPtrArray) batch = NULL;
+
+  g_source_set_ready_time (self->cancelled_source, -1);
+  g_mutex_lock (&self->cancelled_lock);
+  batch = g_steal_pointer (&self->cancelled);
+  g_mutex_unlock (&self->cancelled_lock);
+  if (batch == NULL)
+    return G_SOURCE_CONTINUE;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      GTask *task = g_ptr_array_index (batch, i);
+      PoolCall *call = g_task_get_task_data (task);
+
+      /* Completed meanwhile, or cancelled twice: nothing to do. */
+      if (call != NULL && call->task == task && !call->completed && !call->cancelled)
+        call_cancelled (call);
+    }
+  g_ptr_array_set_free_func (batch, g_object_unref);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cancelled_source_dispatch (GSource     *source,
+                           GSourceFunc  callback,
+                           gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs cancelled_source_funcs = {
+  .dispatch = cancelled_source_dispatch,
+};
+
+/* The cancellable's ::cancelled handler: in the thread that cancelled.
+ * The task is alive (its call disconnects this handler before it ends,
+ * which waits for it if it runs now); the reference taken here keeps it
+ * so until the pool's context has looked at it. */
+static void
+on_cancellable_fired (GCancellable *cancellable,
+                      gpointer      user_data)
+{
+  GTask *task = user_data;
+  AripPool *self = g_task_get_source_object (task);
+
+  g_mutex_lock (&self->cancelled_lock);
+  if (self->cancelled == NULL)
+    self->cancelled = g_ptr_array_new ();
+  g_ptr_array_add (self->cancelled, g_object_ref (task));
+  g_mutex_unlock (&self->cancelled_lock);
+  g_source_set_ready_time (self->cancelled_source, 0);
+}
+
+static void
+connect_cancellable (AripPool     *self,
+                     PoolCall     *call,
+                     GCancellable *cancellable)
+{
+  if (self->cancelled_source == NULL)
+    {
+      self->cancelled_source = g_source_new (&cancelled_source_funcs, sizeof (GSource));
+      g_source_set_callback (self->cancelled_source, on_cancelled_calls, self, NULL);
+      g_source_set_static_name (self->cancelled_source, "[arip] pool calls cancelled");
+      g_source_attach (self->cancelled_source, self->context);
+    }
+  call->cancellable = g_object_ref (cancellable);
+  /* Runs the handler at once if it is cancelled already. */
+  call->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancellable_fired),
+                                                call->task, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1099,6 +1194,10 @@ arip_pool_finalize (GObject *object)
   AripPool *self = ARIP_POOL (object);
 
   g_clear_object (&self->launcher);
+  /* No call is left, so no cancelled one either (each holds the pool). */
+  clear_source (&self->cancelled_source);
+  g_clear_pointer (&self->cancelled, g_ptr_array_unref);
+  g_mutex_clear (&self->cancelled_lock);
   g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (arip_pool_parent_class)->finalize (object);
@@ -1247,6 +1346,7 @@ arip_pool_init (AripPool *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->idle_timeout = DEFAULT_IDLE_TIMEOUT_S;
+  g_mutex_init (&self->cancelled_lock);
 }
 
 /**
@@ -1297,12 +1397,7 @@ enqueue_call (gpointer user_data)
   g_queue_push_tail_link (&self->queue, &call->link);
 
   if (cancellable != NULL)
-    {
-      call->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (call->cancel_source, G_SOURCE_FUNC (on_call_cancelled), call, NULL);
-      g_source_set_static_name (call->cancel_source, "[arip] pool call cancelled");
-      g_source_attach (call->cancel_source, self->context);
-    }
+    connect_cancellable (self, call, cancellable);
 
   dispatch (self);
   return G_SOURCE_REMOVE;

@@ -1188,6 +1188,105 @@ test_cancel_early (Fixture *f, gconstpointer data)
   g_assert_cmpint (pool_whoami (pool, NULL), ==, pid);
 }
 
+#define N_THREAD_CANCELLED 400
+
+typedef struct
+{
+  AripPool      *pool;
+  GCancellable  *cancellables[N_THREAD_CANCELLED];
+  guint          completions[N_THREAD_CANCELLED];
+  gint           outcome[N_THREAD_CANCELLED];   /* 1 a value, 2 cancelled */
+  guint          n_done;
+} ThreadCancels;
+
+typedef struct
+{
+  ThreadCancels *state;
+  guint          index;
+} ThreadCancelsCall;
+
+static void
+thread_cancels_done (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  ThreadCancelsCall *call = user_data;
+  ThreadCancels *state = call->state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = arip_pool_run_finish (state->pool, result, &error);
+
+  state->completions[call->index]++;
+  if (value != NULL)
+    state->outcome[call->index] = 1;
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    state->outcome[call->index] = 2;
+  state->n_done++;
+  g_free (call);
+}
+
+static gpointer
+cancel_odd_ones (gpointer user_data)
+{
+  ThreadCancels *state = user_data;
+  GRand *rand = g_rand_new_with_seed (7);
+
+  /* Odd calls, in a shuffled order, at moments spread over their run:
+   * queued, running, finished, or about to finish. */
+  for (guint i = 1; i < N_THREAD_CANCELLED; i += 2)
+    {
+      guint j = 1 + 2 * g_rand_int_range (rand, 0, N_THREAD_CANCELLED / 2);
+
+      g_usleep (g_rand_int_range (rand, 0, 100));
+      g_cancellable_cancel (state->cancellables[j]);
+      g_cancellable_cancel (state->cancellables[i]);
+    }
+  g_rand_free (rand);
+  return NULL;
+}
+
+/* Calls cancelled from another thread while the pool works through them:
+ * each ends once, a cancelled one as cancelled unless it had its value
+ * first, none of the others is touched, and the pool serves on. */
+static void
+test_cancel_from_thread (Fixture *f, gconstpointer data)
+{
+  g_autoptr(AripPool) pool = arip_pool_new (NULL, 2);
+  ThreadCancels *state = g_new0 (ThreadCancels, 1);
+  GThread *thread;
+  guint cancelled = 0;
+
+  state->pool = pool;
+  pool_whoami (pool, NULL);
+  for (guint i = 0; i < N_THREAD_CANCELLED; i++)
+    {
+      ThreadCancelsCall *call = g_new0 (ThreadCancelsCall, 1);
+
+      call->state = state;
+      call->index = i;
+      state->cancellables[i] = g_cancellable_new ();
+      arip_pool_run_async (pool, "whoami", NULL, state->cancellables[i], thread_cancels_done, call);
+    }
+  thread = g_thread_new ("canceller", cancel_odd_ones, state);
+  arip_test_wait_until (state->n_done == N_THREAD_CANCELLED);
+  g_thread_join (thread);
+  arip_test_iterate_for (50);
+
+  for (guint i = 0; i < N_THREAD_CANCELLED; i++)
+    {
+      g_assert_cmpuint (state->completions[i], ==, 1);
+      if (i % 2 == 0)
+        g_assert_cmpint (state->outcome[i], ==, 1);
+      else
+        g_assert_cmpint (state->outcome[i], !=, 0);
+      cancelled += state->outcome[i] == 2;
+      g_object_unref (state->cancellables[i]);
+    }
+  g_test_message ("%u of %u odd calls ended cancelled", cancelled, N_THREAD_CANCELLED / 2);
+  g_assert_cmpuint (cancelled, >, 0);
+  g_assert_cmpuint (pool_whoami (pool, NULL), >, 0);
+  g_free (state);
+}
+
 static void
 test_close_starting (Fixture *f, gconstpointer data)
 {
@@ -1488,6 +1587,7 @@ main (int argc, char **argv)
   ADD ("cancel/ignored-killed", test_cancel_ignored_killed);
   ADD ("cancel/queued", test_cancel_queued);
   ADD ("cancel/early", test_cancel_early);
+  ADD ("cancel/from-thread", test_cancel_from_thread);
   ADD ("close", test_close);
   ADD ("close/idle", test_close_idle);
   ADD ("close/starting", test_close_starting);
