@@ -20,6 +20,7 @@
 #include "arip-memfd.h"
 #include "arip-pool.h"
 #include "arip-process.h"
+#include "arip-result-queue.h"
 #include "arip-run.h"
 #include "arip-shared.h"
 #include "arip-queue.h"

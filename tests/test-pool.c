@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1287,6 +1288,104 @@ test_cancel_from_thread (Fixture *f, gconstpointer data)
   g_free (state);
 }
 
+#define N_QUEUED 300
+
+typedef struct
+{
+  AripPool        *pool;
+  AripResultQueue *queue;
+} Submitter;
+
+static gpointer
+submit_to_queue (gpointer user_data)
+{
+  Submitter *submitter = user_data;
+  g_autoptr(GCancellable) cancelled = g_cancellable_new ();
+
+  g_cancellable_cancel (cancelled);
+  for (guint i = 0; i < N_QUEUED; i++)
+    {
+      if (i % 10 == 3)
+        arip_pool_run_to_queue (submitter->pool, "fail", NULL, submitter->queue, i, NULL);
+      else if (i % 10 == 7)
+        arip_pool_run_to_queue (submitter->pool, "echo", g_variant_new ("(u)", i), submitter->queue,
+                                i, cancelled);
+      else
+        arip_pool_run_to_queue (submitter->pool, "echo", g_variant_new ("(u)", i), submitter->queue,
+                                i, NULL);
+    }
+  return NULL;
+}
+
+static gboolean
+fd_is_readable (gint fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+  return poll (&pfd, 1, 0) == 1;
+}
+
+/* Calls started from another thread end in a result queue, taken in
+ * this thread: each once, with its tag, its value or its error; the
+ * queue's descriptor is readable exactly while results wait. */
+static void
+test_result_queue (Fixture *f, gconstpointer data)
+{
+  g_autoptr(AripPool) pool = arip_pool_new (NULL, 2);
+  g_autoptr(AripResultQueue) queue = arip_result_queue_new ();
+  g_autoptr(AripResultQueue) dropped = arip_result_queue_new ();
+  Submitter submitter = { pool, queue };
+  gboolean seen[N_QUEUED] = { FALSE };
+  guint n_seen = 0;
+  GThread *thread;
+  gint fd = arip_result_queue_get_fd (queue);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_false (fd_is_readable (fd));
+  g_assert_null (arip_result_queue_pop (queue, NULL));
+
+  thread = g_thread_new ("submitter", submit_to_queue, &submitter);
+  while (n_seen < N_QUEUED)
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+      guint64 tag = G_MAXUINT64;
+
+      if (!fd_is_readable (fd))
+        {
+          g_main_context_iteration (NULL, TRUE);
+          continue;
+        }
+      result = arip_result_queue_pop (queue, &tag);
+      g_assert_nonnull (result);
+      g_assert_cmpuint (tag, <, N_QUEUED);
+      g_assert_false (seen[tag]);
+      seen[tag] = TRUE;
+      n_seen++;
+      value = arip_pool_run_finish (pool, result, &error);
+      if (tag % 10 == 3)
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+      else if (tag % 10 == 7)
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      else
+        {
+          g_assert_no_error (error);
+          g_assert_cmpvariant (value, g_variant_new ("(u)", (guint32) tag));
+        }
+    }
+  g_thread_join (thread);
+  g_assert_false (fd_is_readable (fd));
+  g_assert_null (arip_result_queue_pop (queue, NULL));
+
+  /* A queue let go of with calls in flight: they end, nobody takes them. */
+  for (guint i = 0; i < 5; i++)
+    arip_pool_run_to_queue (pool, "whoami", NULL, dropped, i, NULL);
+  g_clear_object (&dropped);
+  arip_test_iterate_for (300);
+  g_assert_cmpint (pool_whoami (pool, NULL), >, 0);
+}
+
 static void
 test_close_starting (Fixture *f, gconstpointer data)
 {
@@ -1588,6 +1687,7 @@ main (int argc, char **argv)
   ADD ("cancel/queued", test_cancel_queued);
   ADD ("cancel/early", test_cancel_early);
   ADD ("cancel/from-thread", test_cancel_from_thread);
+  ADD ("result-queue", test_result_queue);
   ADD ("close", test_close);
   ADD ("close/idle", test_close_idle);
   ADD ("close/starting", test_close_starting);

@@ -44,6 +44,7 @@ from . import _arip_shared
 
 Arip = get_introspection_module('Arip')
 _plain.set_library(Arip)
+_bridge.set_library(Arip)
 
 __all__ = []
 
@@ -832,10 +833,10 @@ class Pool(Arip.Pool):
         the call (see Arip.run_in_process())."""
         codec = _plain_codec(function)
         packed = codec.pack(args)
-        return await _plain_awaited(
-            lambda cancellable, callback: Arip.Pool.run_async(self, codec.name, packed,
-                                                              cancellable, callback),
-            lambda result: Arip.Pool.run_finish(self, result), codec.value)
+        try:
+            return codec.value(await _bridge.get().pool_call(self, codec.name, packed))
+        except GLib.Error as error:
+            raise _plain_error(error)
 
     async def _map_plain_async(self, function, iterable):
         codec = _plain_codec(function)

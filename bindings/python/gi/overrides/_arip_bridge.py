@@ -19,6 +19,7 @@
 import asyncio
 import threading
 import traceback
+import weakref
 
 from gi.repository import Gio, GLib
 
@@ -34,6 +35,7 @@ class _Bridge:
         self._pending = []
         self._pending_scheduled = False
         self._outboxes = {}   # loop -> [settle calls], while one is scheduled
+        self._ends = weakref.WeakKeyDictionary()   # loop -> _LoopEnds
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,),
                                         name='arip-asyncio-bridge', daemon=True)
@@ -168,8 +170,75 @@ class _Bridge:
                 await end
             raise
 
+    async def pool_call(self, pool, function, args):
+        """Awaits pool.run_async(function, args) with nothing run in the
+        bridge's thread but arip's C code: the call starts there by
+        Arip.Pool.run_to_queue(), and ends in this loop's Arip.ResultQueue,
+        which the loop watches (a wake-up for all the results that came
+        meanwhile). Returns run_finish()'s value, or raises its error;
+        cancelling the task cancels the call, as call() does."""
+        loop = asyncio.get_running_loop()
+        ends = self._ends.get(loop)
+        if ends is None:
+            ends = self._ends[loop] = _LoopEnds(loop)
+        done = loop.create_future()
+        cancellable = Gio.Cancellable.new()
+        tag = ends.add(done, pool)
+        _Arip.Pool.run_to_queue(pool, function, args, ends.queue, tag, cancellable)
+        try:
+            return await done
+        except asyncio.CancelledError:
+            cancellable.cancel()
+            if tag in ends.waiting:
+                end = loop.create_future()
+                ends.on_end[tag] = end
+                await end
+            raise
+
+
+class _LoopEnds:
+    """One asyncio loop's result queue, and the futures its results settle."""
+
+    def __init__(self, loop):
+        self.queue = _Arip.ResultQueue.new()
+        self.waiting = {}     # tag -> (future, pool)
+        self.on_end = {}      # tag -> future, for a cancelled call's end
+        self.next_tag = 0
+        loop.add_reader(self.queue.get_fd(), self.drain)
+
+    def add(self, future, pool):
+        self.next_tag += 1
+        self.waiting[self.next_tag] = (future, pool)
+        return self.next_tag
+
+    def drain(self):
+        pop = self.queue.pop
+        while True:
+            result, tag = pop()
+            if result is None:
+                return
+            future, pool = self.waiting.pop(tag)
+            end = self.on_end.pop(tag, None)
+            if end is not None and not end.done():
+                end.set_result(None)
+            if future.done():
+                continue
+            try:
+                value = _Arip.Pool.run_finish(pool, result)
+            except BaseException as exc:  # noqa: B902 (handed to the task)
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+
+
 _bridge = None
 _bridge_lock = threading.Lock()
+_Arip = None
+
+
+def set_library(arip):
+    global _Arip
+    _Arip = arip
 
 
 def get():
