@@ -73,9 +73,14 @@ def touch_pages(view):
 
 # -- calls per second, 2 workers ---------------------------------------------
 
+# Calls before the clock starts, for each system: its workers started and
+# past their first calls (a forked worker's first ones pay its
+# copy-on-write faults).
+WARM_UP = 200
+
 async def rate_arip(n):
     async with Arip.Pool(max_workers=2) as pool:
-        await asyncio.gather(*[pool.run(arip_noop) for _ in range(4)])
+        await asyncio.gather(*[pool.run(arip_noop) for _ in range(WARM_UP)])
         start = time.perf_counter()
         await asyncio.gather(*[pool.run(arip_noop) for _ in range(n)])
         return n / (time.perf_counter() - start)
@@ -84,7 +89,7 @@ async def rate_arip(n):
 async def rate_executor(n):
     loop = asyncio.get_running_loop()
     with concurrent.futures.ProcessPoolExecutor(2) as pool:
-        await asyncio.gather(*[loop.run_in_executor(pool, plain_noop) for _ in range(4)])
+        await asyncio.gather(*[loop.run_in_executor(pool, plain_noop) for _ in range(WARM_UP)])
         start = time.perf_counter()
         await asyncio.gather(*[loop.run_in_executor(pool, plain_noop) for _ in range(n)])
         return n / (time.perf_counter() - start)
@@ -95,7 +100,7 @@ async def rate_anyio(anyio, n):
 
     async def one():
         await anyio.to_process.run_sync(plain_noop, limiter=limiter)
-    await asyncio.gather(*[one() for _ in range(4)])
+    await asyncio.gather(*[one() for _ in range(WARM_UP)])
     start = time.perf_counter()
     await asyncio.gather(*[one() for _ in range(n)])
     return n / (time.perf_counter() - start)
