@@ -223,7 +223,9 @@ start_requests (gpointer user_data)
     {
       Request *request = g_ptr_array_index (batch, i);
 
-      arip_pool_run_async (request->pool, request->function, g_steal_pointer (&request->args),
+      /* run_async() takes a reference of its own (the request's goes
+       * with the request). */
+      arip_pool_run_async (request->pool, request->function, request->args,
                            request->cancellable, on_ended, request);
     }
   g_object_unref (pool);

@@ -1370,8 +1370,10 @@ test_result_queue (Fixture *f, gconstpointer data)
         g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       else
         {
+          g_autoptr(GVariant) expected = g_variant_ref_sink (g_variant_new ("(u)", (guint32) tag));
+
           g_assert_no_error (error);
-          g_assert_cmpvariant (value, g_variant_new ("(u)", (guint32) tag));
+          g_assert_cmpvariant (value, expected);
         }
     }
   g_thread_join (thread);

@@ -59,13 +59,15 @@ const takesOne = Arip.registerFunction('peers.takesOne', value => {
 });
 const exit123 = Arip.registerFunction('peers.exit123', () => System.exit(123));
 const ownPid = Arip.registerFunction('peers.ownPid', () => new Gio.Credentials().get_unix_pid());
+// The workers' stdout is this test's TAP stream: what they print there is
+// a TAP comment.
 const printing = Arip.registerFunction('peers.printing', () => {
-    print('printed by the worker');
+    print('# printed by the worker');
     printerr('and on its stderr');
     return 'done';
 });
 const flood = Arip.registerFunction('peers.flood', () => {
-    const line = 'x'.repeat(1023);
+    const line = `# ${'x'.repeat(1021)}`;
     for (let i = 0; i < 1024; i++)
         print(line);
     return 'flooded';
