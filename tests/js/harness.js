@@ -61,6 +61,16 @@ export async function assertRejects(promise, domain, code) {
     return error;
 }
 
+/** What @promise rejects with, or null if it resolves. */
+export async function rejection(promise) {
+    try {
+        await promise;
+    } catch (e) {
+        return e;
+    }
+    return null;
+}
+
 export function sleep(ms) {
     return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {
         resolve();

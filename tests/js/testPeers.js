@@ -13,7 +13,9 @@ import Gio from 'gi://Gio';
 import Arip from 'gi://Arip?version=1.0';
 import System from 'system';
 
-import {assert, assertEquals, assertRejects, run, sleep, test, waitUntil} from './harness.js';
+import {
+    assert, assertEquals, assertRejects, rejection, run, sleep, test, waitUntil
+} from './harness.js';
 
 const SIGKILL = 9, SIGTERM = 15;
 
@@ -103,15 +105,6 @@ function pidIn(path) {
 /** True once @pid is gone (reaped: no zombie left either). */
 function pidIsGone(pid) {
     return !GLib.file_test(`/proc/${pid}`, GLib.FileTest.EXISTS);
-}
-
-async function rejection(promise) {
-    try {
-        await promise;
-    } catch (e) {
-        return e;
-    }
-    return null;
 }
 
 // -- test_run_in_process.py --------------------------------------------------

@@ -8,7 +8,7 @@ import GLib from 'gi://GLib';
 import Arip from 'gi://Arip?version=1.0';
 import System from 'system';
 
-import {assert, assertEquals, run, test} from './harness.js';
+import {assert, assertEquals, rejection, run, test} from './harness.js';
 
 const echo = Arip.registerFunction('plain.echo', (...values) => values);
 const fib = Arip.registerFunction('plain.fib',
@@ -27,16 +27,6 @@ const fail = Arip.registerFunction('plain.fail', kind => {
 });
 
 Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
-
-/** What @promise rejects with, or null if it resolves. */
-async function rejection(promise) {
-    try {
-        await promise;
-    } catch (e) {
-        return e;
-    }
-    return null;
-}
 
 test('values keep their types', async () => {
     const values = [null, true, false, 0, -1, 5, 1.5, '', 'hé ☃', new Uint8Array([0, 255]),
