@@ -10,6 +10,12 @@
 # however many calls wait; none per call. It works the same in a GLib or
 # GTK program, whose own main loop it leaves alone.
 #
+# A pool's calls, the commonest by far, run no Python in that thread: they
+# start with Arip.Pool.run_to_queue() (callable from the loop's thread) and
+# end in the loop's own Arip.ResultQueue, whose descriptor the loop
+# watches. The bridge's thread then waits for the GIL never, and the loop
+# wakes once for all the results that came meanwhile.
+#
 # Cancelling the awaiting task cancels the call, which is arip's
 # cancellation: the worker is interrupted, then stopped with the launcher's
 # escalation. The task's CancelledError is raised once the call has ended,
