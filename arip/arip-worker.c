@@ -220,6 +220,9 @@ report_line_n (const char *text,
   safe_write (crash_fd, report_line);
 }
 
+/* What a report takes of a file at most (the parent keeps less). */
+#define MAX_REPORTED_FILE (64 * 1024)
+
 /* Copies what @fd holds, from its start, to the report a line at a time;
  * with @echo_fd >= 0, also as it is to @echo_fd. */
 static void
@@ -230,7 +233,7 @@ report_file_lines (int fd,
   size_t kept = 0;
   off_t offset = 0;
 
-  for (;;)
+  while (offset < MAX_REPORTED_FILE)
     {
       ssize_t got = pread (fd, buf + kept, sizeof buf - kept, offset);
       size_t start = 0, total;
