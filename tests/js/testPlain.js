@@ -26,6 +26,17 @@ const fail = Arip.registerFunction('plain.fail', kind => {
     throw new Custom('mine');
 });
 
+const counter = Arip.registerFunction('plain.counter', async n => {
+    const call = Arip.currentCall();
+    for (let i = 1; i <= n; i++) {
+        call.set_progress(i / n);
+        call.send_message(new GLib.Variant('s', `step ${i}`));
+        // eslint-disable-next-line no-await-in-loop
+        await new Promise(resolve => GLib.idle_add(GLib.PRIORITY_DEFAULT, () => resolve()));
+    }
+    return Arip.currentCall() === call ? n : -1;
+});
+
 Arip.init([System.programInvocationName, ...ARGV]);   // a worker ends here
 
 test('values keep their types', async () => {
@@ -114,6 +125,17 @@ test('a process for a plain function: states, then its plain result', async () =
     const error = await rejection(onPool.result());
     assert(error instanceof Arip.RemoteError && error.typeName === 'Custom', `${error}`);
     await pool.close_async(null);
+});
+
+test('Arip.currentCall() in the worker: progress and messages; null here', async () => {
+    assertEquals(Arip.currentCall(), null);
+    const process = Arip.Process.forFunction(counter, [3]);
+    const messages = [];
+    process.connect('message', (p, message) => messages.push(message.deepUnpack()));
+    await process.start_async(null);
+    assertEquals(await process.result(), 3);
+    assertEquals(messages, ['step 1', 'step 2', 'step 3']);
+    assertEquals(process.get_progress(), 1);
 });
 
 await run();

@@ -341,10 +341,29 @@ function _init() {
             const values = args === null ? [] : _fromVariant(args);
             if (!Array.isArray(values))
                 throw new TypeError(`the arguments of “${name}” are not a tuple of plain values`);
+            // Arip.currentCall() is this call until the function has ended.
+            const ended = () => {
+                if (_currentCall === call)
+                    _currentCall = null;
+            };
             _currentCall = call;
-            const result = fn(...values);
-            if (result !== null && typeof result === 'object' && typeof result.then === 'function')
-                return result.then(_resultVariant);
+            let result;
+            try {
+                result = fn(...values);
+            } catch (thrown) {
+                ended();
+                throw thrown;
+            }
+            if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+                return result.then(value => {
+                    ended();
+                    return _resultVariant(value);
+                }, thrown => {
+                    ended();
+                    throw thrown;
+                });
+            }
+            ended();
             return _resultVariant(result);
         });
         _plainNames.set(fn, name);
