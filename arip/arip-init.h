@@ -29,6 +29,8 @@ ARIP_AVAILABLE_IN_ALL
 void     arip_set_language_binding (const char *name);
 ARIP_AVAILABLE_IN_ALL
 void     arip_set_crash_notes_fd (int fd);
+ARIP_AVAILABLE_IN_ALL
+void     arip_exit_worker       (int            status);
 
 /**
  * AripPreloadFunc:

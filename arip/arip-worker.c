@@ -1250,6 +1250,31 @@ arip_set_crash_notes_fd (int fd)
   crash_notes_fd = fd;
 }
 
+/**
+ * arip_exit_worker:
+ * @status: the exit status, 0 to 255
+ *
+ * For language bindings, in a worker: ends the worker process now, with
+ * exit status @status (the parent's call fails with %ARIP_ERROR_EXITED and
+ * that status, as for exit() in a C function), once standard output and
+ * error are flushed. What the call sent before has reached the channel
+ * already.
+ *
+ * For a runtime whose own exit cannot end the process from where the
+ * function runs: GJS's System.exit() in a promise's continuation only
+ * asks the JS engine's main loop to end, which a worker does not run, and
+ * the call would never end. Does nothing outside a worker.
+ */
+void
+arip_exit_worker (int status)
+{
+  g_return_if_fail (status >= 0 && status <= 255);
+
+  if (!is_worker)
+    return;
+  worker_exit (status);
+}
+
 /* The interpreter this process runs, if it is one arip has a binding for:
  * their entry points are in the program's own symbol table. */
 static const char *

@@ -60,6 +60,16 @@ const takesOne = Arip.registerFunction('peers.takesOne', value => {
     return value;
 });
 const exit123 = Arip.registerFunction('peers.exit123', () => System.exit(123));
+// System.exit() in a promise's continuation (it asks GJS's main loop to
+// end, which a worker does not run: the call hung).
+const exitLater = Arip.registerFunction('peers.exitLater', async code => {
+    await new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, 10, () => {
+        resolve();
+        return GLib.SOURCE_REMOVE;
+    }));
+    System.exit(code);
+    return 'not reached';
+});
 const ownPid = Arip.registerFunction('peers.ownPid', () => new Gio.Credentials().get_unix_pid());
 // The workers' stdout is this test's TAP stream: what they print there is
 // a TAP comment.
@@ -263,6 +273,10 @@ test('the process object: state, pid, result, exit status, error', async () => {
     proc = await Arip.openInProcess(exit123);
     await assertRejects(proc.result(), Arip.error_quark(), Arip.Error.EXITED);
     assertEquals(proc.get_exit_status(), 123);
+
+    proc = await Arip.openInProcess(exitLater, 42);
+    await assertRejects(proc.result(), Arip.error_quark(), Arip.Error.EXITED);
+    assertEquals(proc.get_exit_status(), 42);
 
     proc = await Arip.openInProcess(raiseErr);
     for (let i = 0; i < 2; i++) {

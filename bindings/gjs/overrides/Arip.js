@@ -92,22 +92,67 @@ function _answerWithResult(name, call, result) {
     }
 }
 
+// The call a function runs for (Arip.currentCall()), in a worker.
+let _currentCall = null;
+
+// System.exit() ends a JS program from the JS engine's main loop: called
+// in a promise's continuation, it only asks that loop to end, which a
+// worker does not run (arip's does), and the call would never end. In a
+// worker's call, it ends the worker at once with Arip.exit_worker(), as
+// it does where GJS can. The 'system' module of ES modules is its own
+// object, reached by an import, which completes before the first call
+// runs (_serve waits for it).
+function _patchExit(system) {
+    const originalExit = system.exit;
+    system.exit = function (code = 0) {
+        if (_currentCall !== null)
+            Arip.exit_worker(Number(code) & 0xff);
+        return originalExit.call(this, code);
+    };
+}
+_patchExit(imports.system);
+let _exitPatched = false;
+const _exitPatch = import('system').then(module => {
+    _patchExit(module.default);
+}).catch(() => {}).finally(() => {
+    _exitPatched = true;
+});
+
 function _serve(name, func, call, args) {
+    if (!_exitPatched) {
+        _exitPatch.then(() => _serve(name, func, call, args));
+        return;
+    }
+
+    // Arip.currentCall() is this call until the function has ended.
+    const ended = () => {
+        if (_currentCall === call)
+            _currentCall = null;
+    };
     let result;
+    _currentCall = call;
     try {
         result = func(call, args);
     } catch (thrown) {
+        ended();
         _answerWithThrown(name, call, thrown);
         return;
     }
 
     if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
         result.then(
-            value => _answerWithResult(name, call, value),
-            thrown => _answerWithThrown(name, call, thrown));
+            value => {
+                ended();
+                _answerWithResult(name, call, value);
+            },
+            thrown => {
+                ended();
+                _answerWithThrown(name, call, thrown);
+            });
         return;
     }
 
+    ended();
     _answerWithResult(name, call, result);
 }
 
@@ -279,9 +324,6 @@ async function _plainOutcome(promise) {
 
 const _plainNames = new WeakMap();
 
-// The call a plain function runs for (Arip.currentCall()), in a worker.
-let _currentCall = null;
-
 /** A plain call's arguments: a Gio.Cancellable last (never a plain value)
  * is the call's cancellable, not an argument. */
 function _splitCancellable(args) {
@@ -341,29 +383,9 @@ function _init() {
             const values = args === null ? [] : _fromVariant(args);
             if (!Array.isArray(values))
                 throw new TypeError(`the arguments of “${name}” are not a tuple of plain values`);
-            // Arip.currentCall() is this call until the function has ended.
-            const ended = () => {
-                if (_currentCall === call)
-                    _currentCall = null;
-            };
-            _currentCall = call;
-            let result;
-            try {
-                result = fn(...values);
-            } catch (thrown) {
-                ended();
-                throw thrown;
-            }
-            if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-                return result.then(value => {
-                    ended();
-                    return _resultVariant(value);
-                }, thrown => {
-                    ended();
-                    throw thrown;
-                });
-            }
-            ended();
+            const result = fn(...values);
+            if (result !== null && typeof result === 'object' && typeof result.then === 'function')
+                return result.then(_resultVariant);
             return _resultVariant(result);
         });
         _plainNames.set(fn, name);
