@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The decoder (arip_frame_decoder_*, arip-channel.c) is the code that turns
+ * The decoder (arip_frame_decoder_*, arip-frame.c) is the code that turns
  * the bytes a child writes into frames, GVariants and errors: everything a
  * hostile child can reach in the parent goes through it. This target feeds
  * it arbitrary bytes and checks, for every input:

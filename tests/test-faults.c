@@ -855,7 +855,7 @@ fake_write (const void *data, gsize len)
     }
 }
 
-/* A frame, as arip-channel-private.h describes it, with @n_fds descriptors
+/* A frame, as arip-frame-private.h describes it, with @n_fds descriptors
  * (copies of stdin) attached to its first byte. */
 static void
 fake_frame_fds (guint16 kind, GVariant *payload, guint16 announced, guint n_fds)
