@@ -17,6 +17,7 @@ CASES = {
     'big_bytes': 'same %d' % (256 * 4096 * 16),
     'big_bytes_kinds': 'True True True True True True',
     'mapped_bytes': ' '.join(['True'] * 11),
+    'mapped_bytes_map_fails': 'True True True',
     'pickle': 'True True True True True True True True',
     'async': '144',
     'in_another_process': 'True',

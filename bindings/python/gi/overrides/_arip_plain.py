@@ -154,7 +154,6 @@ class _Mapper:
         self.new_bytes.restype = ctypes.py_object
         self.new_bytes.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
 
-
         class MallInfo2(ctypes.Structure):
             _fields_ = [(name, ctypes.c_size_t) for name in (
                 'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
@@ -191,12 +190,21 @@ class _Mapper:
         data = id(value) + _BYTES_DATA
         first = -(-data // page) * page
         last = (data + size) // page * page
-        mapped = (ours and data % page == offset % page and first < last and
-                  self._own_mapping(id(value), size) and
-                  self.mmap(first, last - first, mmap.PROT_READ | mmap.PROT_WRITE,
-                            mmap.MAP_PRIVATE | self.MAP_FIXED, fd, offset + first - data) == first)
-        # Not mapped (MAP_FIXED fails before it unmaps anything), or the
-        # partial pages at both ends: the object's own, read into it.
+        mapped = False
+        if (ours and data % page == offset % page and first < last and
+                self._own_mapping(id(value), size)):
+            rw = mmap.PROT_READ | mmap.PROT_WRITE
+            mapped = self.mmap(first, last - first, rw, mmap.MAP_PRIVATE | self.MAP_FIXED, fd,
+                               offset + first - data) == first
+            # A MAP_FIXED that fails may have unmapped the range already:
+            # fresh zero pages take its place again (what the new object
+            # had there), and all of it is read.
+            if not mapped and self.mmap(first, last - first, rw,
+                                        mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | self.MAP_FIXED,
+                                        -1, 0) != first:
+                raise MemoryError('no memory to map a value of %d bytes' % size)
+        # Not mapped, or the partial pages at both ends: the object's own,
+        # read into it.
         view = memoryview((self.ctypes.c_char * size).from_address(data)).cast('B')
         for start, end in ((0, first - data), (last - data, size)) if mapped else ((0, size),):
             while start < end:
