@@ -98,13 +98,18 @@ function created(path) {
     return waitUntil(() => GLib.file_test(path, GLib.FileTest.EXISTS), path);
 }
 
-/** Waits for the function to touch @path, then checks that it waits for
- * its interrupt (it has not ended, nor heard one). */
-async function startedAndWaiting(proc, path) {
+/** Opens @fn in a process, waits for it to touch its file and to wait
+ * for its interrupt (it has neither ended nor heard one), and interrupts
+ * it. Resolves to [process, path]. */
+async function interruptWhileWaiting(fn) {
+    const path = scratch();
+    const proc = await Arip.openInProcess(fn, path);
     await created(path);
     await sleep(200);
     assertEquals(proc.get_state(), Arip.State.EXECUTING, 'state before the interrupt');
     assert(!GLib.file_test(`${path}.heard`, GLib.FileTest.EXISTS), 'heard an interrupt too soon');
+    proc.interrupt();
+    return [proc, path];
 }
 
 /** The pid a touched file holds. */
@@ -165,19 +170,13 @@ test('open: SIGKILL while running', async () => {
 // request the function hears (Arip.interrupted()); this one ends its call
 // as cancelled by the child.
 test('open: an interrupt while running ends the call as the function says', async () => {
-    const path = scratch();
-    const proc = await Arip.openInProcess(interruptEnds, path);
-    await startedAndWaiting(proc, path);
-    proc.interrupt();
+    const [proc] = await interruptWhileWaiting(interruptEnds);
     await assertRejects(proc.result(), Arip.error_quark(), Arip.Error.CHILD_CANCELLED);
     assertEquals(proc.get_exit_status(), 0);
 });
 
 test('open: an interrupt can be handled', async () => {
-    const path = scratch();
-    const proc = await Arip.openInProcess(interruptHandled, path);
-    await startedAndWaiting(proc, path);
-    proc.interrupt();
+    const [proc] = await interruptWhileWaiting(interruptHandled);
     assertEquals(await proc.result(), 9);
     assertEquals(proc.get_exit_status(), 0);
 });
@@ -185,10 +184,7 @@ test('open: an interrupt can be handled', async () => {
 // The peer's second SIGINT ends the function. arip's interrupt is heard
 // once: a function that ignores it runs on until a stop's SIGTERM.
 test('open: an interrupt can be ignored; SIGTERM ends it', async () => {
-    const path = scratch();
-    const proc = await Arip.openInProcess(interruptIgnored, path);
-    await startedAndWaiting(proc, path);
-    proc.interrupt();
+    const [proc, path] = await interruptWhileWaiting(interruptIgnored);
     await created(`${path}.heard`);
     await sleep(200);
     assertEquals(proc.get_state(), Arip.State.EXECUTING);
