@@ -38,6 +38,7 @@ struct _AripHolder {
   /* A page the child counts the replies it received in: acknowledging
    * takes it no system call, and us no wake-up. NULL: it sends ACKs. */
   guint64      *acks;
+  guint         quiet_posts;    /* posts taken since the last answer to one */
   gboolean      gone;
 };
 
@@ -419,6 +420,25 @@ arip_waiter_return (AripWaiter  *waiter,
                     GUnixFDList *fds)
 {
   waiter_return_full (waiter, queue, value, fds, FALSE);
+}
+
+void
+arip_waiter_return_post (AripWaiter *waiter,
+                         GVariant   *value)
+{
+  AripHolder *holder = waiter->holder;
+
+  if (!arip_holder_is_local (holder) && !waiter->parked &&
+      holder->quiet_posts + 1 < ARIP_SHARED_QUIET_POSTS)
+    {
+      holder->quiet_posts++;
+      g_variant_unref (g_variant_ref_sink (value));
+      holder_unref (holder);
+      waiter_free (waiter);
+      return;
+    }
+  holder->quiet_posts = 0;
+  waiter_return_full (waiter, NULL, value, NULL, FALSE);
 }
 
 void

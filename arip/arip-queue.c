@@ -187,10 +187,13 @@ queue_run (AripSharedState *state,
             arip_waiter_return (waiter, NULL, g_variant_new ("(b)", FALSE), NULL);
             return;
           }
-        arip_waiter_return (waiter, NULL,
-                            waiter->op == ARIP_QUEUE_OP_TRY_PUT ? g_variant_new ("(b)", TRUE)
-                                                                : room_reply (queue),
-                            NULL);
+        if (waiter->op == ARIP_QUEUE_OP_POST)
+          arip_waiter_return_post (waiter, room_reply (queue));
+        else
+          arip_waiter_return (waiter, NULL,
+                              waiter->op == ARIP_QUEUE_OP_TRY_PUT ? g_variant_new ("(b)", TRUE)
+                                                                  : room_reply (queue),
+                              NULL);
         return;
       }
 
@@ -565,6 +568,44 @@ arip_queue_get_finish (AripQueue     *self,
   return arip_queue_get_with_fds_finish (self, result, NULL, error);
 }
 
+/* In the process that holds the queue, an item that is there is taken
+ * at once, without a waiter and a reply built around it. FALSE if the
+ * queue is elsewhere or empty and open (the caller waits, or not). */
+static gboolean
+take_here (AripQueue    *self,
+           GVariant    **item,
+           GUnixFDList **fds,
+           GError      **error)
+{
+  QueueState *queue = (QueueState *) arip_shared_get_state (ARIP_SHARED (self));
+  Item *taken;
+  gboolean closed;
+
+  if (queue == NULL)
+    return FALSE;
+  arip_broker_lock ();
+  taken = g_queue_pop_head (&queue->items);
+  closed = queue->closed;
+  if (taken != NULL)
+    admit_putter (queue);
+  arip_broker_unlock ();
+
+  if (taken != NULL)
+    {
+      *item = g_steal_pointer (&taken->value);
+      if (fds != NULL)
+        *fds = g_steal_pointer (&taken->fds);
+      g_clear_object (&taken->fds);
+      g_free (taken);
+      return TRUE;
+    }
+  if (!closed)
+    return FALSE;
+  *item = NULL;
+  g_set_error_literal (error, ARIP_ERROR, ARIP_ERROR_CLOSED, _("The queue is closed, and empty"));
+  return TRUE;
+}
+
 /**
  * arip_queue_get_with_fds_sync:
  * @self: a queue
@@ -588,8 +629,15 @@ arip_queue_get_with_fds_sync (AripQueue     *self,
                               GCancellable  *cancellable,
                               GError       **error)
 {
+  GVariant *item;
+
   g_return_val_if_fail (ARIP_IS_QUEUE (self), NULL);
 
+  if (out_fd_list != NULL)
+    *out_fd_list = NULL;
+  if ((cancellable == NULL || !g_cancellable_is_cancelled (cancellable)) &&
+      take_here (self, &item, out_fd_list, error))
+    return item;
   return unbox (arip_shared_request_sync (ARIP_SHARED (self), ARIP_QUEUE_OP_GET, NULL, NULL,
                                           timeout_ms, cancellable, out_fd_list, error));
 }
@@ -668,6 +716,13 @@ arip_queue_try_get (AripQueue  *self,
 
   g_return_val_if_fail (ARIP_IS_QUEUE (self), NULL);
 
+  if (take_here (self, &item, NULL, error))
+    return item;
+  if (arip_shared_get_state (ARIP_SHARED (self)) != NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, _("The queue is empty"));
+      return NULL;
+    }
   reply = arip_shared_request_sync (ARIP_SHARED (self), ARIP_QUEUE_OP_TRY_GET, NULL, NULL, -1,
                                     NULL, NULL, error);
   if (reply == NULL)

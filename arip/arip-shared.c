@@ -82,6 +82,7 @@ static struct {
   GHashTable   *pending;    /* serial → Pending */
   GHashTable   *objects;    /* id → AripShared, unowned */
   GPtrArray    *done;       /* Pending with a task, to complete unlocked */
+  GQueue        posts;      /* Pending posts not answered, in the order sent */
   guint32       next_serial;
   guint         posted;     /* posts not answered yet */
   guint64      *acks;       /* the parent's page: replies received, counted */
@@ -162,6 +163,29 @@ post_answered (Pending *pending)
     }
   else if (pending->reply != NULL && g_variant_is_of_type (pending->reply->value, G_VARIANT_TYPE ("(u)")))
     g_variant_get (pending->reply->value, "(u)", &priv->credit);
+  else if (priv->credit > 0 && priv->credit != G_MAXUINT)
+    /* Taken without an answer of its own: it used a place the last
+     * answer said there was. */
+    priv->credit--;
+}
+
+/* Under the lock: the parent answered request @serial, so it took every
+ * post sent before it (it runs a connection's requests in order, and
+ * answers a post only now and then: an error at once). */
+static void
+answer_posts_before (guint32 serial)
+{
+  Pending *post;
+
+  while ((post = g_queue_peek_head (&client.posts)) != NULL &&
+         (gint32) (post->serial - serial) < 0)
+    {
+      g_queue_pop_head (&client.posts);
+      post->done = TRUE;
+      g_hash_table_steal (client.pending, GUINT_TO_POINTER (post->serial));
+      post_answered (post);
+      g_ptr_array_add (client.done, post);
+    }
 }
 
 static void
@@ -171,6 +195,7 @@ complete (Pending *pending)
   g_hash_table_steal (client.pending, GUINT_TO_POINTER (pending->serial));
   if (pending->posted_by != NULL)
     {
+      g_queue_remove (&client.posts, pending);
       post_answered (pending);
       g_ptr_array_add (client.done, pending);
     }
@@ -312,6 +337,7 @@ on_client_frame (AripChannel *channel,
       else
         client_send (0, ARIP_SHARED_OP_ACK, 0, g_variant_new ("(u)", serial), NULL, NULL);
     }
+  answer_posts_before (serial);
   pending = g_hash_table_lookup (client.pending, GUINT_TO_POINTER (serial));
   if (pending == NULL)
     return;
@@ -345,6 +371,7 @@ on_client_closed (AripChannel  *channel,
   if (client.error == NULL)
     client.error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
                                         _("The process that holds the shared objects is gone"));
+  g_queue_clear (&client.posts);
   g_hash_table_iter_init (&iter, client.pending);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -1011,6 +1038,12 @@ arip_shared_post (AripShared   *self,
       pending->posted_by = g_object_ref (self);
       priv->posted++;
       client.posted++;
+      g_queue_push_tail (&client.posts, pending);
+      /* Half the window is out: the answers that came are taken in, so
+       * that a child putting as fast as it can does not run out of it
+       * and wait for one. */
+      if (client.posted >= ARIP_SHARED_POST_WINDOW / 2 && !client.reading)
+        arip_channel_read_nowait (client.channel);
     }
   client_unlock ();
   if (!ok)

@@ -54,6 +54,36 @@ fn_put (AripCall *call, GVariant *args, gpointer user_data)
   arip_call_return_value (call, g_variant_new ("(u)", n));
 }
 
+/* ((stt)(stt)u): puts 0 .. n - 1 into each of the two queues in turn;
+ * between two puts, what the main context has (answers that came) is
+ * dispatched. */
+static void
+fn_put_alternately (AripCall *call, GVariant *args, gpointer user_data)
+{
+  g_autoptr(GVariant) first_handle = g_variant_get_child_value (args, 0);
+  g_autoptr(GVariant) second_handle = g_variant_get_child_value (args, 1);
+  g_autoptr(AripQueue) first = open_shared (call, first_handle, ARIP_TYPE_QUEUE);
+  g_autoptr(AripQueue) second = open_shared (call, second_handle, ARIP_TYPE_QUEUE);
+  g_autoptr(GError) error = NULL;
+  guint32 n;
+
+  if (first == NULL || second == NULL)
+    return;
+  g_variant_get_child (args, 2, "u", &n);
+  for (guint32 i = 0; i < n; i++)
+    {
+      if (!arip_queue_put_sync (first, g_variant_new_uint32 (i), -1, NULL, &error) ||
+          !arip_queue_put_sync (second, g_variant_new_uint32 (i), -1, NULL, &error))
+        {
+          arip_call_return_gerror (call, error);
+          return;
+        }
+      while (g_main_context_iteration (g_main_context_get_thread_default (), FALSE))
+        ;
+    }
+  arip_call_return_value (call, g_variant_new ("(u)", n));
+}
+
 /* ((stt)u): puts 0 .. n - 1 in bursts of 10, each once the queue is
  * empty, so that the parent's gets wait between them however slow it is
  * (valgrind). */
@@ -594,6 +624,57 @@ test_queue_put_then_killed (void)
   g_assert_error (error, ARIP_ERROR, ARIP_ERROR_SIGNALED);
   g_assert_null (reply);
   assert_takes_in_order (queue, 0, 500);
+}
+
+/* A child's puts into a bounded queue and an unbounded one in turn: the
+ * parent answers a child's puts only now and then, and the bounded queue
+ * still never holds more than its size, however slowly it is emptied;
+ * every item of both arrives once, in order. */
+static void
+test_queue_bounded_beside_unbounded (void)
+{
+  g_autoptr(AripLauncher) launcher = arip_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(AripQueue) bounded = arip_queue_new (100);
+  g_autoptr(AripQueue) unbounded = arip_queue_new (0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GAsyncResult *result = NULL;
+  const guint32 n = 1000;
+  guint32 i;
+  guint max_seen = 0;
+
+  start (launcher, "put_alternately", g_variant_new ("(@(stt)@(stt)u)", handle (bounded),
+                                                     handle (unbounded), n),
+         &result);
+  /* In bursts: once the child has run into the bound (and has had time
+   * to go past it, if it could), everything is taken at once. */
+  for (i = 0; i < n;)
+    {
+      arip_test_wait_until (arip_queue_get_length (bounded) >= 100 || result != NULL);
+      g_usleep (1000);
+      guint32 before = i;
+
+      max_seen = MAX (max_seen, arip_queue_get_length (bounded));
+      for (;;)
+        {
+          g_autoptr(GVariant) item = arip_queue_try_get (bounded, NULL);
+
+          if (item == NULL)
+            break;
+          g_assert_cmpuint (g_variant_get_uint32 (item), ==, i);
+          i++;
+        }
+      if (i == before && result != NULL)
+        break;   /* the child is done, and took it all with it */
+    }
+  reply = finish (launcher, &result, &error);
+  g_assert_no_error (error);
+  arip_test_assert_variant (reply, g_variant_new ("(u)", n));
+  g_test_message ("at most %u items in the bounded queue", max_seen);
+  g_assert_cmpuint (max_seen, <=, 100);
+  g_assert_cmpuint (i, ==, n);
+  g_assert_cmpuint (arip_queue_get_length (bounded), ==, 0);
+  assert_takes_in_order (unbounded, 0, n);
 }
 
 /* Closed while a child puts as fast as it can: every put that said yes
@@ -1352,6 +1433,7 @@ int
 main (int argc, char **argv)
 {
   arip_register_function ("put", fn_put, NULL, NULL);
+  arip_register_function ("put_alternately", fn_put_alternately, NULL, NULL);
   arip_register_function ("get", fn_get, NULL, NULL);
   arip_register_function ("put_and_die", fn_put_and_die, NULL, NULL);
   arip_register_function ("put_in_bursts", fn_put_in_bursts, NULL, NULL);
@@ -1376,6 +1458,8 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/child-gets", test_queue_child_gets);
   g_test_add_func ("/Arip/Shared/queue/put-then-killed", test_queue_put_then_killed);
   g_test_add_func ("/Arip/Shared/queue/closed-while-putting", test_queue_closed_while_putting);
+  g_test_add_func ("/Arip/Shared/queue/bounded-beside-unbounded",
+                   test_queue_bounded_beside_unbounded);
   g_test_add_func ("/Arip/Shared/queue/child-timeout", test_queue_child_timeout);
   g_test_add_func ("/Arip/Shared/queue/killed-in-get", test_queue_killed_in_get);
   g_test_add_func ("/Arip/Shared/queue/unread-goes-back", test_queue_unread_goes_back);

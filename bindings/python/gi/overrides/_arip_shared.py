@@ -88,7 +88,7 @@ def install(Arip, override):
                 if not block:
                     self.try_put(_encode(item))
                 else:
-                    self.put_sync(_encode(item), _ms(timeout), None)
+                    self.put_sync(_encode(item), -1 if timeout is None else _ms(timeout), None)
             except GLib.Error as error:
                 if _timed_out(error) or _would_block(error):
                     raise _queue.Full() from None
@@ -139,9 +139,12 @@ def install(Arip, override):
                 # is taken at once, as asyncio.Queue.get does, with no
                 # round through the main loop.
                 try:
-                    return self.get(block=False)
-                except _queue.Empty:
-                    pass
+                    return _decode(self.try_get())
+                except GLib.Error as error:
+                    if is_closed(error):
+                        raise Closed(error.message) from None
+                    if not _would_block(error):
+                        raise
             got = []
 
             def finish(result):
