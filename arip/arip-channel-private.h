@@ -119,6 +119,9 @@ void         arip_channel_set_handlers   (AripChannel           *self,
  * complete frame (large values are checked inline). FALSE once reading
  * has ended (the closed function was called). */
 gboolean     arip_channel_read_nowait    (AripChannel           *self);
+/* Hands out the complete frames already read (by another reader), with
+ * no system call. FALSE once reading has ended. */
+gboolean     arip_channel_dispatch_buffered (AripChannel        *self);
 /* Writes what was queued (with sync writes) as far as the socket takes
  * it, without blocking: TRUE if nothing is left. FALSE with @error
  * G_IO_ERROR_WOULD_BLOCK if something is left, another error if the peer

@@ -56,6 +56,7 @@ struct _AripChannel {
   gsize                  out_bytes;      /* queued and not yet written */
   guint64                in_flight;      /* in memfd messages not yet handled */
   gsize                  last_request;   /* bytes the last read asked for */
+  gboolean               last_had_fds;   /* descriptors came with it */
   AripFrame             *checking;       /* a large value being checked */
   guint                  closed : 1;
   guint                  reading_done : 1;
@@ -231,6 +232,7 @@ read_once (AripChannel  *self,
   if (max > 0)
     iov.iov_len = MIN (iov.iov_len, max);
   self->last_request = iov.iov_len;
+  self->last_had_fds = FALSE;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   /* Beyond the room there is, the kernel discards descriptors (and says
@@ -263,6 +265,7 @@ read_once (AripChannel  *self,
         n_fds = MIN (n_fds, G_N_ELEMENTS (fds));
         memcpy (fds, CMSG_DATA (c), n_fds * sizeof (int));
         n_received += n_fds;
+        self->last_had_fds = TRUE;
         arip_frame_decoder_push_fds (self->decoder, fds, n_fds);
       }
 
@@ -456,8 +459,11 @@ read_available (AripChannel *self,
         return DISPATCH_PAUSED;
 
       /* A short read emptied the socket: don't ask again only to hear
-       * EAGAIN; the source tells us when more comes. */
-      if (max_reads != 0 && (gsize) n < self->last_request)
+       * EAGAIN; the source tells us when more comes. (A read ends after
+       * bytes that brought descriptors, whatever follows them: only a
+       * reader that comes back when the socket is readable stops
+       * there.) */
+      if ((gsize) n < self->last_request && (max_reads != 0 || !self->last_had_fds))
         return DISPATCH_NEED_BYTES;
     }
 
@@ -1154,6 +1160,19 @@ arip_channel_read_nowait (AripChannel *self)
     return FALSE;
   arip_channel_ref (self);
   r = read_available (self, 0, 0, NULL, NULL);
+  arip_channel_unref (self);
+  return r != DISPATCH_OVER;
+}
+
+gboolean
+arip_channel_dispatch_buffered (AripChannel *self)
+{
+  DispatchResult r;
+
+  if (self->closed || self->reading_done)
+    return FALSE;
+  arip_channel_ref (self);
+  r = dispatch_frames (self, NULL);
   arip_channel_unref (self);
   return r != DISPATCH_OVER;
 }

@@ -621,8 +621,9 @@ client_request_sync (guint64        id,
           if (!pending->cancel_sent && deadline >= 0)
             timeout = (gint) MAX (0, (deadline - g_get_monotonic_time () + 999) / 1000);
 
-          /* Frames that came in someone else's read are in the decoder. */
-          if (!arip_channel_read_nowait (client.channel))
+          /* Frames that came in someone else's read are in the decoder;
+           * what has not come yet the poll waits for. */
+          if (!arip_channel_dispatch_buffered (client.channel))
             continue;
           if (pending->done)
             break;
@@ -1005,8 +1006,22 @@ arip_shared_check_posts (AripShared  *self,
   AripSharedPrivate *priv = arip_shared_get_instance_private (self);
   g_autoptr(GError) refusal = NULL;
 
+  gboolean unanswered;
+
   if (priv->state != NULL)
     return TRUE;
+  g_mutex_lock (&client.lock);
+  unanswered = priv->post_error != NULL && priv->posted > 0;
+  g_mutex_unlock (&client.lock);
+  /* A refusal came while later posts are on their way: they are refused
+   * too, and counted, once the parent has answered past them. */
+  if (unanswered)
+    {
+      GVariant *reply = client_request_sync (0, ARIP_SHARED_OP_SYNC, g_variant_new ("()"), NULL, -1,
+                                             NULL, NULL, NULL);
+
+      g_clear_pointer (&reply, g_variant_unref);
+    }
   g_mutex_lock (&client.lock);
   refusal = g_steal_pointer (&priv->post_error);
   g_mutex_unlock (&client.lock);
