@@ -424,7 +424,7 @@ arip_waiter_return (AripWaiter  *waiter,
 
 void
 arip_waiter_return_post (AripWaiter *waiter,
-                         GVariant   *value)
+                         guint       room)
 {
   AripHolder *holder = waiter->holder;
 
@@ -432,13 +432,12 @@ arip_waiter_return_post (AripWaiter *waiter,
       holder->quiet_posts + 1 < ARIP_SHARED_QUIET_POSTS)
     {
       holder->quiet_posts++;
-      g_variant_unref (g_variant_ref_sink (value));
       holder_unref (holder);
       waiter_free (waiter);
       return;
     }
   holder->quiet_posts = 0;
-  waiter_return_full (waiter, NULL, value, NULL, FALSE);
+  waiter_return_full (waiter, NULL, g_variant_new ("(u)", room), NULL, FALSE);
 }
 
 void

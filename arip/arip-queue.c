@@ -107,14 +107,27 @@ hand_to_getter (QueueState *queue,
 
 /* What a put answers: how many more items fit now, as a child's credit
  * for puts it does not wait for. */
+static guint
+room (QueueState *queue)
+{
+  if (queue->max_size == 0)
+    return G_MAXUINT32;
+  return queue->items.length < queue->max_size ? queue->max_size - queue->items.length : 0;
+}
+
 static GVariant *
 room_reply (QueueState *queue)
 {
-  guint room = G_MAXUINT32;
+  return g_variant_new ("(u)", room (queue));
+}
 
-  if (queue->max_size > 0)
-    room = queue->items.length < queue->max_size ? queue->max_size - queue->items.length : 0;
-  return g_variant_new ("(u)", room);
+/* The item in a put's "(v)" argument (checked). */
+static GVariant *
+put_item (AripWaiter *waiter)
+{
+  g_autoptr(GVariant) boxed = g_variant_get_child_value (waiter->arg, 0);
+
+  return g_variant_get_variant (boxed);
 }
 
 /* Room was made: the first waiting putter's item goes in. */
@@ -129,7 +142,7 @@ admit_putter (QueueState *queue)
   putter = g_queue_peek_head (&queue->putters);
   if (putter == NULL)
     return;
-  g_variant_get (putter->arg, "(v)", &value);
+  value = put_item (putter);
   g_queue_push_tail (&queue->items, item_new (value, putter->fds));
   arip_waiter_return (putter, &queue->putters, room_reply (queue), NULL);
 }
@@ -165,7 +178,7 @@ queue_run (AripSharedState *state,
             fail_closed (waiter, NULL);
             return;
           }
-        g_variant_get (waiter->arg, "(v)", &value);
+        value = put_item (waiter);
         if (queue->getters.head != NULL)
           hand_to_getter (queue, item_new (value, waiter->fds));
         else if (queue->max_size == 0 || queue->items.length < queue->max_size ||
@@ -188,7 +201,7 @@ queue_run (AripSharedState *state,
             return;
           }
         if (waiter->op == ARIP_QUEUE_OP_POST)
-          arip_waiter_return_post (waiter, room_reply (queue));
+          arip_waiter_return_post (waiter, room (queue));
         else
           arip_waiter_return (waiter, NULL,
                               waiter->op == ARIP_QUEUE_OP_TRY_PUT ? g_variant_new ("(b)", TRUE)
@@ -239,7 +252,7 @@ queue_run (AripSharedState *state,
 
         if (!arip_waiter_check_arg (waiter, "(v)"))
           return;
-        g_variant_get (waiter->arg, "(v)", &value);
+        value = put_item (waiter);
         item = item_new (value, waiter->fds);
         if (!hand_to_getter (queue, item))
           g_queue_push_head (&queue->items, item);

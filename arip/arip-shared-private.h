@@ -213,13 +213,13 @@ void          arip_waiter_return         (AripWaiter      *waiter,
                                           GQueue          *queue,
                                           GVariant        *value,
                                           GUnixFDList     *fds);
-/* Completes a post that went in (not parked, @value its answer): a
+/* Completes a post that went in (not parked; @room its answer): a
  * child's connection is answered only for every ARIP_SHARED_QUIET_POSTS-th
  * post in a row, since an answer to any later request says the post was
  * taken. Saves the parent a write and the child a read and a wake-up per
  * item. */
 void          arip_waiter_return_post    (AripWaiter      *waiter,
-                                          GVariant        *value);
+                                          guint            room);
 /* The same for an item that must be acknowledged: if its holder dies
  * before, the state's give_back() has it back. */
 void          arip_waiter_return_item    (AripWaiter      *waiter,
