@@ -1151,30 +1151,32 @@ arip_channel_set_handlers (AripChannel           *self,
   self->user_data = user_data;
 }
 
-gboolean
-arip_channel_read_nowait (AripChannel *self)
+/* Hands out frames now, reading the socket first if @read; the handlers
+ * may drop the last reference but ours. */
+static gboolean
+hand_out_now (AripChannel *self,
+              gboolean     read)
 {
   DispatchResult r;
 
   if (self->closed || self->reading_done)
     return FALSE;
   arip_channel_ref (self);
-  r = read_available (self, 0, 0, NULL, NULL);
+  r = read ? read_available (self, 0, 0, NULL, NULL) : dispatch_frames (self, NULL);
   arip_channel_unref (self);
   return r != DISPATCH_OVER;
 }
 
 gboolean
+arip_channel_read_nowait (AripChannel *self)
+{
+  return hand_out_now (self, TRUE);
+}
+
+gboolean
 arip_channel_dispatch_buffered (AripChannel *self)
 {
-  DispatchResult r;
-
-  if (self->closed || self->reading_done)
-    return FALSE;
-  arip_channel_ref (self);
-  r = dispatch_frames (self, NULL);
-  arip_channel_unref (self);
-  return r != DISPATCH_OVER;
+  return hand_out_now (self, FALSE);
 }
 
 gboolean
