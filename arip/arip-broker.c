@@ -39,6 +39,7 @@ struct _AripHolder {
    * takes it no system call, and us no wake-up. NULL: it sends ACKs. */
   guint64      *acks;
   guint         quiet_posts;    /* posts taken since the last answer to one */
+  gboolean      drain;          /* dropped for a failed write: read what it sent first */
   gboolean      gone;
 };
 
@@ -343,6 +344,7 @@ holder_send (AripHolder  *holder,
        !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
     {
       g_debug ("A shared objects' connection failed: %s", error->message);
+      holder->drain = TRUE;
       schedule_drop (holder);
       return;
     }
@@ -745,6 +747,10 @@ on_drop (gpointer user_data)
   AripHolder *holder = user_data;
 
   arip_broker_lock ();
+  /* A child that died has still put what it sent before (a write to it
+   * fails as soon as it is gone, before its last requests are read). */
+  if (holder->drain && !holder->gone)
+    arip_channel_read_nowait (holder->channel);
   holder_drop (holder);
   arip_broker_unlock ();
   return G_SOURCE_REMOVE;
