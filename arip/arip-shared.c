@@ -1005,7 +1005,6 @@ arip_shared_check_posts (AripShared  *self,
 {
   AripSharedPrivate *priv = arip_shared_get_instance_private (self);
   g_autoptr(GError) refusal = NULL;
-
   gboolean unanswered;
 
   if (priv->state != NULL)

@@ -88,7 +88,7 @@ def install(Arip, override):
                 if not block:
                     self.try_put(_encode(item))
                 else:
-                    self.put_sync(_encode(item), -1 if timeout is None else _ms(timeout), None)
+                    self.put_sync(_encode(item), _ms(timeout), None)
             except GLib.Error as error:
                 if _timed_out(error) or _would_block(error):
                     raise _queue.Full() from None
