@@ -75,6 +75,9 @@ broker_thread (gpointer data)
 {
   GMainContext *context = data;
 
+  /* Operations started here (arip_queue_get_to_queue()) complete here,
+   * as soon as what they wait for comes in. */
+  g_main_context_push_thread_default (context);
   for (;;)
     g_main_context_iteration (context, TRUE);
   return NULL;
@@ -98,6 +101,18 @@ ensure_thread (void)
     return;
   broker.context = g_main_context_new ();
   broker.thread = g_thread_new ("arip-shared", broker_thread, broker.context);
+}
+
+GMainContext *
+arip_broker_get_context (void)
+{
+  GMainContext *context;
+
+  arip_broker_lock ();
+  ensure_thread ();
+  context = broker.context;
+  arip_broker_unlock ();
+  return context;
 }
 
 void

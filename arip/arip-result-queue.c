@@ -10,6 +10,7 @@
 
 #include "arip-pool-private.h"
 #include "arip-result-queue.h"
+#include "arip-shared-private.h"
 
 /**
  * AripResultQueue:
@@ -168,17 +169,37 @@ push (AripResultQueue *self,
   g_mutex_unlock (&self->lock);
 }
 
+/* What a call or a get started from any thread begins with: where its
+ * result goes, under which tag, and how the rest of it is freed. */
+typedef struct
+{
+  AripResultQueue *queue;
+  guint64          tag;
+  GDestroyNotify   free;
+} Ending;
+
+static void
+on_ended (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Ending *ending = user_data;
+
+  push (ending->queue, ending->tag, g_object_ref (result));
+  g_clear_object (&ending->queue);
+  ending->free (ending);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Starting calls from any thread                                         */
 
 typedef struct
 {
+  Ending           ending;
   AripPool        *pool;
   char            *function;
   GVariant        *args;
   GCancellable    *cancellable;
-  AripResultQueue *queue;
-  guint64          tag;
 } Request;
 
 static void
@@ -191,18 +212,6 @@ request_free (Request *request)
   g_free (request);
 }
 
-static void
-on_ended (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Request *request = user_data;
-
-  push (request->queue, request->tag, g_object_ref (result));
-  g_object_unref (request->queue);
-  request->queue = NULL;
-  request_free (request);
-}
 
 /* Requests waiting for their pool's context, per pool; one invocation
  * starts all those that piled up. */
@@ -272,8 +281,9 @@ arip_pool_run_to_queue (AripPool        *self,
   request->function = g_strdup (function);
   request->args = args != NULL ? g_variant_ref_sink (args) : NULL;
   request->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-  request->queue = g_object_ref (queue);
-  request->tag = tag;
+  request->ending.queue = g_object_ref (queue);
+  request->ending.tag = tag;
+  request->ending.free = (GDestroyNotify) request_free;
 
   g_mutex_lock (&requests_lock);
   if (requests == NULL)
@@ -301,4 +311,88 @@ arip_pool_run_to_queue (AripPool        *self,
       g_source_attach (source, arip_pool_get_context (self));
       g_source_unref (source);
     }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Queue gets from any thread                                             */
+
+typedef struct
+{
+  Ending           ending;
+  AripQueue       *source;
+  GCancellable    *cancellable;
+} Get;
+
+static void
+get_free (Get *get)
+{
+  g_object_unref (get->source);
+  g_clear_object (&get->cancellable);
+  g_free (get);
+}
+
+static gboolean
+start_get (gpointer user_data)
+{
+  Get *get = user_data;
+
+  arip_queue_get_async (get->source, get->cancellable, on_ended, get);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * arip_queue_get_to_queue:
+ * @self: a queue
+ * @queue: where the get ends
+ * @tag: what [method@Arip.ResultQueue.pop] gives with its result
+ * @cancellable: (nullable): cancels the wait, as for
+ *   [method@Arip.Queue.get_async]
+ *
+ * Takes the first item of @self as [method@Arip.Queue.get_async] does,
+ * from any thread, and puts the result in @queue, to be taken with
+ * [method@Arip.ResultQueue.pop] and finished with
+ * [method@Arip.Queue.get_finish] in whatever thread watches it: for an
+ * event loop in another thread than a GLib main loop (Python's asyncio).
+ *
+ * In the process that holds the queue, the wait runs in arip's own
+ * thread for shared objects, and an item a child puts ends it there at
+ * once: no main context of the program is involved. Elsewhere (in a
+ * worker), it runs in the calling thread's thread-default main context,
+ * which must be running, as for arip_queue_get_async().
+ *
+ * As with arip_queue_get_async(), an item taken just as the wait was
+ * cancelled is handed out: give it back with [method@Arip.Queue.unget]
+ * if it is not wanted.
+ */
+void
+arip_queue_get_to_queue (AripQueue       *self,
+                         AripResultQueue *queue,
+                         guint64          tag,
+                         GCancellable    *cancellable)
+{
+  Get *get;
+
+  g_return_if_fail (ARIP_IS_QUEUE (self));
+  g_return_if_fail (ARIP_IS_RESULT_QUEUE (queue));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  get = g_new0 (Get, 1);
+  get->source = g_object_ref (self);
+  get->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  get->ending.queue = g_object_ref (queue);
+  get->ending.tag = tag;
+  get->ending.free = (GDestroyNotify) get_free;
+
+  if (arip_shared_is_owner (ARIP_SHARED (self)))
+    {
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, start_get, get, NULL);
+      g_source_set_static_name (source, "[arip] queue get to a result queue");
+      g_source_attach (source, arip_broker_get_context ());
+      g_source_unref (source);
+    }
+  else
+    start_get (get);
 }

@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 
 #include "arip-pool.h"
+#include "arip-queue.h"
 #include "arip-version-macros.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,11 @@ ARIP_AVAILABLE_IN_ALL
 void             arip_pool_run_to_queue    (AripPool        *self,
                                             const char      *function,
                                             GVariant        *args,
+                                            AripResultQueue *queue,
+                                            guint64          tag,
+                                            GCancellable    *cancellable);
+ARIP_AVAILABLE_IN_ALL
+void             arip_queue_get_to_queue   (AripQueue       *self,
                                             AripResultQueue *queue,
                                             guint64          tag,
                                             GCancellable    *cancellable);

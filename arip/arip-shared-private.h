@@ -175,6 +175,9 @@ struct _AripWaiter {
   GError          *error;
 };
 
+/* The context of the thread that reads the children's connections
+ * (started if need be); unowned. */
+GMainContext *arip_broker_get_context    (void);
 void          arip_broker_lock           (void);
 /* Ends the lock, then completes what was completed under it. */
 void          arip_broker_unlock         (void);

@@ -2,6 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -675,6 +676,96 @@ test_queue_bounded_beside_unbounded (void)
   g_assert_cmpuint (i, ==, n);
   g_assert_cmpuint (arip_queue_get_length (bounded), ==, 0);
   assert_takes_in_order (unbounded, 0, n);
+}
+
+/* Waits (generously) until @results holds a result, and takes it. */
+static GAsyncResult *
+pop_result (AripResultQueue *results,
+            guint64         *tag)
+{
+  struct pollfd pfd = { .fd = arip_result_queue_get_fd (results), .events = POLLIN };
+  GAsyncResult *result;
+
+  g_assert_cmpint (poll (&pfd, 1, 30000 * arip_test_timeout_multiplier ()), ==, 1);
+  result = arip_result_queue_pop (results, tag);
+  g_assert_nonnull (result);
+  return result;
+}
+
+typedef struct {
+  AripQueue       *queue;
+  AripResultQueue *results;
+  GCancellable    *cancellable;
+  guint64          tag;
+} GetFromThread;
+
+static gpointer
+get_from_thread (gpointer data)
+{
+  GetFromThread *get = data;
+
+  arip_queue_get_to_queue (get->queue, get->results, get->tag, get->cancellable);
+  return NULL;
+}
+
+/* A get from another thread, whose result goes to a result queue: the
+ * item a child puts, the item put here, a cancelled wait that takes
+ * nothing. */
+static void
+test_queue_get_to_queue (void)
+{
+  g_autoptr(AripQueue) queue = arip_queue_new (0);
+  g_autoptr(AripResultQueue) results = arip_result_queue_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  GetFromThread get = { queue, results, NULL, 7 };
+  guint64 tag = 0;
+
+  /* Waiting first, then ended by a child's put. */
+  g_thread_join (g_thread_new ("get", get_from_thread, &get));
+  {
+    g_autoptr(GVariant) reply = run ("put", g_variant_new ("(@(stt)uu)", handle (queue), 40, 1),
+                                     &error);
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(GVariant) item = NULL;
+
+    g_assert_no_error (error);
+    result = pop_result (results, &tag);
+    g_assert_cmpuint (tag, ==, 7);
+    item = arip_queue_get_finish (queue, result, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 40);
+  }
+
+  /* An item put in this process. */
+  get.tag = 8;
+  g_thread_join (g_thread_new ("get", get_from_thread, &get));
+  g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (41), -1, NULL, &error));
+  {
+    g_autoptr(GAsyncResult) result = pop_result (results, &tag);
+    g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
+
+    g_assert_cmpuint (tag, ==, 8);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 41);
+  }
+
+  /* Cancelled while it waits: it takes nothing. */
+  get.tag = 9;
+  get.cancellable = cancellable;
+  g_thread_join (g_thread_new ("get", get_from_thread, &get));
+  g_cancellable_cancel (cancellable);
+  {
+    g_autoptr(GAsyncResult) result = pop_result (results, &tag);
+    g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
+
+    g_assert_cmpuint (tag, ==, 9);
+    g_assert_null (item);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+  }
+  g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (42), -1, NULL, &error));
+  assert_takes_in_order (queue, 42, 1);
 }
 
 /* Closed while a child puts as fast as it can: every put that said yes
@@ -1458,6 +1549,7 @@ main (int argc, char **argv)
   g_test_add_func ("/Arip/Shared/queue/child-gets", test_queue_child_gets);
   g_test_add_func ("/Arip/Shared/queue/put-then-killed", test_queue_put_then_killed);
   g_test_add_func ("/Arip/Shared/queue/closed-while-putting", test_queue_closed_while_putting);
+  g_test_add_func ("/Arip/Shared/queue/get-to-queue", test_queue_get_to_queue);
   g_test_add_func ("/Arip/Shared/queue/bounded-beside-unbounded",
                    test_queue_bounded_beside_unbounded);
   g_test_add_func ("/Arip/Shared/queue/child-timeout", test_queue_child_timeout);

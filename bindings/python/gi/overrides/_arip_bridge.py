@@ -183,14 +183,38 @@ class _Bridge:
         which the loop watches (a wake-up for all the results that came
         meanwhile). Returns run_finish()'s value, or raises its error;
         cancelling the task cancels the call, as call() does."""
+        return await self._to_queue(
+            lambda ends, tag, cancellable: _Arip.Pool.run_to_queue(
+                pool, function, args, ends.queue, tag, cancellable),
+            lambda result: _Arip.Pool.run_finish(pool, result))
+
+    async def queue_get(self, queue):
+        """Awaits a get of @queue (one this process holds) the way
+        pool_call() awaits a call: Arip.Queue.get_to_queue() waits in
+        arip's own thread and ends in this loop's result queue. Returns the
+        item (a GLib.Variant), or raises get_finish()'s error; an item
+        taken just as the task was cancelled goes back to the queue."""
+        def abandon(result):
+            try:
+                item = queue.get_finish(result)
+            except GLib.Error:
+                return
+            queue.unget(item)
+
+        return await self._to_queue(
+            lambda ends, tag, cancellable: _Arip.Queue.get_to_queue(
+                queue, ends.queue, tag, cancellable),
+            queue.get_finish, abandon)
+
+    async def _to_queue(self, start, finish, abandon=None):
         loop = asyncio.get_running_loop()
         ends = self._ends.get(loop)
         if ends is None:
             ends = self._ends[loop] = _LoopEnds(loop)
         done = loop.create_future()
         cancellable = Gio.Cancellable.new()
-        tag = ends.add(done, pool)
-        _Arip.Pool.run_to_queue(pool, function, args, ends.queue, tag, cancellable)
+        tag = ends.add(done, finish, abandon)
+        start(ends, tag, cancellable)
         try:
             return await done
         except asyncio.CancelledError:
@@ -207,14 +231,16 @@ class _LoopEnds:
 
     def __init__(self, loop):
         self.queue = _Arip.ResultQueue.new()
-        self.waiting = {}     # tag -> (future, pool)
+        self.waiting = {}     # tag -> (future, finish, abandon)
         self.on_end = {}      # tag -> future, for a cancelled call's end
         self.next_tag = 0
         loop.add_reader(self.queue.get_fd(), self.drain)
 
-    def add(self, future, pool):
+    def add(self, future, finish, abandon=None):
+        """A tag for a call or get whose result @finish takes; @abandon, if
+        given, takes the result of one whose task was cancelled."""
         self.next_tag += 1
-        self.waiting[self.next_tag] = (future, pool)
+        self.waiting[self.next_tag] = (future, finish, abandon)
         return self.next_tag
 
     def drain(self):
@@ -223,14 +249,16 @@ class _LoopEnds:
             result, tag = pop()
             if result is None:
                 return
-            future, pool = self.waiting.pop(tag)
+            future, finish, abandon = self.waiting.pop(tag)
             end = self.on_end.pop(tag, None)
             if end is not None and not end.done():
                 end.set_result(None)
             if future.done():
+                if abandon is not None:
+                    abandon(result)
                 continue
             try:
-                value = _Arip.Pool.run_finish(pool, result)
+                value = finish(result)
             except BaseException as exc:  # noqa: B902 (handed to the task)
                 future.set_exception(exc)
             else:

@@ -145,6 +145,15 @@ def install(Arip, override):
                         raise Closed(error.message) from None
                     if not _would_block(error):
                         raise
+                # Empty: the wait runs in arip's thread for shared objects
+                # and ends in this loop (an item a child puts wakes it
+                # there, with no round through the bridge's thread).
+                try:
+                    return _decode(await _bridge.get().queue_get(self))
+                except GLib.Error as error:
+                    if is_closed(error):
+                        raise Closed(error.message) from None
+                    raise
             got = []
 
             def finish(result):
