@@ -710,7 +710,7 @@ get_from_thread (gpointer data)
 
 /* A get from another thread, whose result goes to a result queue: the
  * item a child puts, the item put here, a cancelled wait that takes
- * nothing. */
+ * nothing, an item already there, a closed queue. */
 static void
 test_queue_get_to_queue (void)
 {
@@ -765,7 +765,40 @@ test_queue_get_to_queue (void)
     g_clear_error (&error);
   }
   g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (42), -1, NULL, &error));
-  assert_takes_in_order (queue, 42, 1);
+
+  /* An item there before the get starts. */
+  get.tag = 10;
+  get.cancellable = NULL;
+  g_thread_join (g_thread_new ("get", get_from_thread, &get));
+  {
+    g_autoptr(GAsyncResult) result = pop_result (results, &tag);
+    g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
+
+    g_assert_cmpuint (tag, ==, 10);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 42);
+  }
+
+  /* A closed, drained queue: CLOSED, for a get waiting then as for one
+   * started after. */
+  get.tag = 11;
+  g_thread_join (g_thread_new ("get", get_from_thread, &get));
+  arip_queue_close (queue);
+  for (guint64 expected = 11; expected <= 12; expected++)
+    {
+      g_autoptr(GAsyncResult) result = pop_result (results, &tag);
+      g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
+
+      g_assert_cmpuint (tag, ==, expected);
+      g_assert_null (item);
+      g_assert_error (error, ARIP_ERROR, ARIP_ERROR_CLOSED);
+      g_clear_error (&error);
+      if (expected == 11)
+        {
+          get.tag = 12;
+          g_thread_join (g_thread_new ("get", get_from_thread, &get));
+        }
+    }
 }
 
 /* Closed while a child puts as fast as it can: every put that said yes
