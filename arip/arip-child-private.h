@@ -60,10 +60,10 @@ void         arip_child_detach             (AripChild    *self);
 GPid         arip_child_get_pid            (AripChild    *self);
 /* How it came to be (a fork server that was not ready yet: spawned). */
 AripStartMethod arip_child_get_start_method (AripChild    *self);
-/* What the messages about this child add after its pid, such as
- * "running “fib”"; NULL for nothing. */
-void         arip_child_set_description    (AripChild    *self,
-                                            const char   *description);
+/* The function it runs, which its messages name after its pid
+ * ("running “fib”"); NULL for none. */
+void         arip_child_set_function       (AripChild    *self,
+                                            const char   *function);
 
 /* Queues an encoded frame (consumed; NULL means too large). FALSE with
  * @error if it cannot be sent: G_IO_ERROR_CLOSED or another G_IO_ERROR

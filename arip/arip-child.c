@@ -57,7 +57,7 @@ struct _AripChild
   const AripChildCallbacks *callbacks;   /* NULL once detached */
   gpointer                  user_data;
   GMainContext             *context;
-  char                     *description;
+  char                     *function;      /* the call it runs, or NULL */
 
   GPid                      pid;
   gint                      pidfd;
@@ -169,7 +169,7 @@ arip_child_unref (AripChild *self)
     g_string_free (self->last_words, TRUE);
   g_clear_error (&self->error);
   g_clear_pointer (&self->context, g_main_context_unref);
-  g_free (self->description);
+  g_free (self->function);
   g_free (self);
 }
 
@@ -186,19 +186,24 @@ arip_child_get_pid (AripChild *self)
 }
 
 void
-arip_child_set_description (AripChild  *self,
-                            const char *description)
+arip_child_set_function (AripChild  *self,
+                         const char *function)
 {
-  g_free (self->description);
-  self->description = g_strdup (description);
+  /* Only a message puts it into words: not every call pays for that. */
+  g_free (self->function);
+  self->function = g_strdup (function);
 }
 
 /* "Child process 123 running “fib”", for messages. */
 static char *
 describe (AripChild *self)
 {
-  if (self->description != NULL)
-    return g_strdup_printf (_("Child process %d %s"), (int) self->pid, self->description);
+  if (self->function != NULL)
+    {
+      g_autofree char *running = g_strdup_printf (_("running “%s”"), self->function);
+
+      return g_strdup_printf (_("Child process %d %s"), (int) self->pid, running);
+    }
   return g_strdup_printf (_("Child process %d"), (int) self->pid);
 }
 

@@ -231,6 +231,9 @@ frame_alloc (AripFrameKind  kind,
   return data;
 }
 
+/* Below this, a value's normal form is checked by GLib. */
+#define SMALL_VALUE_SIZE 4096
+
 /* A value in normal form, as GVariant requires inside a normal-form
  * container; trusted values built by GLib already are. */
 static gboolean
@@ -245,7 +248,13 @@ arip_variant_normal (GVariant *value)
 {
   GVariant *owned = g_variant_ref_sink (value);
   g_autoptr(GVariant) inner = NULL;
-  const char *type = g_variant_get_type_string (owned);
+  const char *type;
+
+  /* A small value is checked the plain way (a value built here is
+   * trusted, and GLib answers at once). */
+  if (g_variant_get_size (owned) <= SMALL_VALUE_SIZE && g_variant_is_normal_form (owned))
+    return owned;
+  type = g_variant_get_type_string (owned);
 
   /* Large fixed arrays are the common big value, alone or as a plain "v"
    * or "(v)": their bytes are checked fast (see arip-normal-form.c).

@@ -514,7 +514,7 @@ make_idle (PoolWorker *worker)
   worker->state = WORKER_IDLE;
   worker->idle_link.data = worker;
   g_queue_push_head_link (&self->idle, &worker->idle_link);
-  arip_child_set_description (worker->child, NULL);
+  arip_child_set_function (worker->child, NULL);
   /* It yields its slot once dispatch() left it idle. */
   worker->yields = FALSE;
 }
@@ -930,7 +930,6 @@ assign (PoolWorker *worker,
         PoolCall   *call)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *description = NULL;
   guint timeout_ms;
 
   worker->state = WORKER_BUSY;
@@ -963,8 +962,7 @@ assign (PoolWorker *worker,
       return FALSE;
     }
 
-  description = g_strdup_printf (_("running “%s”"), call->function);
-  arip_child_set_description (worker->child, description);
+  arip_child_set_function (worker->child, call->function);
 
   /* A process's messages sent before its call went out follow it. */
   while (!g_queue_is_empty (&call->early_messages))

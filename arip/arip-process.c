@@ -1059,7 +1059,6 @@ spawn (AripProcess *self,
        AripSlot    *slot)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *description = NULL;
   AripLauncher *launcher = self->launcher != NULL ? self->launcher : arip_launcher_get_default ();
   gint fd;
 
@@ -1095,8 +1094,7 @@ spawn (AripProcess *self,
   self->spawned = TRUE;
   self->pid = arip_child_get_pid (self->child);
   self->start_method = arip_child_get_start_method (self->child);
-  description = g_strdup_printf (_("running “%s”"), self->function);
-  arip_child_set_description (self->child, description);
+  arip_child_set_function (self->child, self->function);
   if ((fd = arip_child_steal_stdio (self->child, 0)) >= 0)
     self->stdin_pipe = g_unix_output_stream_new (fd, TRUE);
   if ((fd = arip_child_steal_stdio (self->child, 1)) >= 0)
