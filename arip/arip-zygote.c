@@ -13,9 +13,11 @@
  * The parent and the server talk over a SOCK_SEQPACKET socketpair, one
  * GVariant per message:
  *
- *   parent -> server  (ayaayai)  cwd, environment (bytes: neither need be
- *                                UTF-8), target of each descriptor
- *                              (the descriptors go along by SCM_RIGHTS)
+ *   parent -> server  (ayayai)   cwd, environment (its strings one after
+ *                                the other, each with its zero byte;
+ *                                bytes: neither need be UTF-8), target
+ *                                of each descriptor (the descriptors go
+ *                                along by SCM_RIGHTS)
  *   server -> parent  (uiis)   what, pid, value, text:
  *                                HELLO   the server's pid, its threads
  *                                FORKED  the worker's pid (its pidfd along)
@@ -59,7 +61,8 @@
 #include "arip-worker-private.h"
 #include "arip-zygote-private.h"
 
-#define ZYGOTE_VERSION      1
+#define ZYGOTE_VERSION      2
+#define REQUEST_TYPE        "(ayayai)"
 #define MAX_MESSAGE         (256 * 1024)
 #define MAX_REQUEST_FDS     (ARIP_FRAME_MAX_FDS + 8)
 #define START_TIMEOUT_MS    10000
@@ -366,6 +369,27 @@ break_locked (Conn *conn)
 
 /* Reads what the server says, waiting up to @timeout_ms for the first
  * message (0: only what is there). FALSE once the server is gone. */
+/* A reply's fields, read where a normal-form "(uiis)" keeps them: three
+ * 4-byte numbers, then the string and its zero byte (the last member has
+ * no offset). g_variant_get() takes 10,000 instructions for this. */
+static void
+parse_reply (GVariant    *message,
+             guint32     *kind,
+             gint32      *pid,
+             gint32      *value,
+             const char **text)
+{
+  const guint8 *data = g_variant_get_data (message);
+  gsize size = g_variant_get_size (message);
+
+  /* receive_message() checked it: at least the numbers and a "". */
+  g_assert (size >= 13 && data[size - 1] == '\0');
+  memcpy (kind, data, 4);
+  memcpy (pid, data + 4, 4);
+  memcpy (value, data + 8, 4);
+  *text = (const char *) data + 12;
+}
+
 static gboolean
 pump_locked (Conn *conn,
              gint  timeout_ms)
@@ -401,7 +425,7 @@ pump_locked (Conn *conn,
           return FALSE;
         }
 
-      g_variant_get (message, "(uii&s)", &kind, &pid, &value, &text);
+      parse_reply (message, &kind, &pid, &value, &text);
       if (kind == REPLY_EXITED && pid > 0)
         deliver_locked (pid, value);
       else if (kind == REPLY_HELLO && pid == conn->pid)
@@ -547,6 +571,40 @@ ready_locked (GError **error)
   return ARIP_ZYGOTE_FORKED;
 }
 
+/* The environment as one "ay": its strings one after the other, each
+ * with its zero byte (an "aay" of each string costs a GVariant per
+ * variable, a tenth of a one-shot's time in the parent). */
+static GVariant *
+environ_block (const char * const *envp)
+{
+  g_autoptr(GByteArray) block = g_byte_array_sized_new (4096);
+
+  for (guint i = 0; envp != NULL && envp[i] != NULL; i++)
+    g_byte_array_append (block, (const guint8 *) envp[i], strlen (envp[i]) + 1);
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, block->data, block->len, 1);
+}
+
+/* The strings of an environment_block(), borrowed from it (the array
+ * newly allocated), or NULL if it does not end with a zero byte. */
+static const char **
+environ_from_block (const char *block,
+                    gsize       len)
+{
+  const char **envp;
+  guint n = 0;
+
+  if (len > 0 && block[len - 1] != '\0')
+    return NULL;
+  for (gsize at = 0; at < len; at++)
+    n += block[at] == '\0';
+  envp = g_new (const char *, n + 1);
+  n = 0;
+  for (gsize at = 0; at < len; at += strlen (block + at) + 1)
+    envp[n++] = block + at;
+  envp[n] = NULL;
+  return envp;
+}
+
 AripZygoteOutcome
 arip_zygote_fork (const char         *cwd,
                   const char * const *envp,
@@ -573,9 +631,16 @@ arip_zygote_fork (const char         *cwd,
     goto out;
 
   conn = conn_ref (current);
-  request = g_variant_ref_sink (g_variant_new ("(^ay^aay@ai)", cwd != NULL ? cwd : "", envp,
-                                               g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, targets,
-                                                                          n_fds, sizeof (gint))));
+  {
+    /* Not g_variant_new(): its format string costs more than the rest. */
+    GVariant *fields[3] = {
+      g_variant_new_bytestring (cwd != NULL ? cwd : ""),
+      environ_block (envp),
+      g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, targets, n_fds, sizeof (gint)),
+    };
+
+    request = g_variant_ref_sink (g_variant_new_tuple (fields, G_N_ELEMENTS (fields)));
+  }
   g_queue_clear_full (&replies, (GDestroyNotify) reply_free);
   if (send_message (conn->sock, request, fds, n_fds))
     {
@@ -838,14 +903,21 @@ become_from_request (GVariant *request,
                      guint     n_fds)
 {
   g_autofree const char **envp = NULL;
+  g_autoptr(GVariant) cwd_v = NULL;
+  g_autoptr(GVariant) env_v = NULL;
   g_autoptr(GVariant) targets_v = NULL;
   AripBecomeWorker how = { 0 };
-  const char *cwd;
-  gsize n_targets;
+  const char *cwd, *env;
+  gsize n_targets, env_len;
 
-  g_variant_get (request, "(^&ay^a&ay@ai)", &cwd, &envp, &targets_v);
+  cwd_v = g_variant_get_child_value (request, 0);
+  env_v = g_variant_get_child_value (request, 1);
+  targets_v = g_variant_get_child_value (request, 2);
+  cwd = g_variant_get_bytestring (cwd_v);
   how.targets = g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
-  if (n_targets != n_fds)
+  env = g_variant_get_fixed_array (env_v, &env_len, 1);
+  envp = environ_from_block (env, env_len);
+  if (n_targets != n_fds || envp == NULL)
     _exit (125);   /* the server checked */
   how.fds = fds;
   how.n_fds = n_fds;
@@ -893,7 +965,7 @@ spare_wait (gint spare_sock)
 
   prctl (PR_GET_NAME, name);
   prctl (PR_SET_NAME, SPARE_NAME);
-  request = receive_message (spare_sock, G_VARIANT_TYPE ("(ayaayai)"), request_buffer, MAX_MESSAGE,
+  request = receive_message (spare_sock, G_VARIANT_TYPE (REQUEST_TYPE), request_buffer, MAX_MESSAGE,
                              fds, MAX_REQUEST_FDS, &n_fds, TRUE, FALSE);
   if (request == NULL)
     _exit (0);   /* the server is gone */
@@ -965,8 +1037,10 @@ serve_fork (gint      sock,
             guint     n_fds)
 {
   g_autoptr(GVariant) targets_v = NULL;
+  g_autoptr(GVariant) env_v = NULL;
   g_autofree char *refusal = NULL;
-  gsize n_targets;
+  const char *env;
+  gsize n_targets, env_len;
   GPid pid;
   gint pidfd;
 
@@ -975,6 +1049,13 @@ serve_fork (gint      sock,
   if (n_targets != n_fds)
     {
       reply (sock, REPLY_FAILED, 0, EINVAL, "the request's descriptors do not match its targets", -1);
+      return;
+    }
+  g_variant_get_child (request, 1, "@ay", &env_v);
+  env = g_variant_get_fixed_array (env_v, &env_len, 1);
+  if (env_len > 0 && env[env_len - 1] != '\0')
+    {
+      reply (sock, REPLY_FAILED, 0, EINVAL, "the request's environment does not end its last string", -1);
       return;
     }
 
@@ -1121,7 +1202,7 @@ arip_zygote_main (const char *env_value)
           gint fds[MAX_REQUEST_FDS];
           guint n_fds = 0;
 
-          request = receive_message (sock, G_VARIANT_TYPE ("(ayaayai)"), request_buffer, MAX_MESSAGE,
+          request = receive_message (sock, G_VARIANT_TYPE (REQUEST_TYPE), request_buffer, MAX_MESSAGE,
                                      fds, MAX_REQUEST_FDS, &n_fds, TRUE, FALSE);
           if (request == NULL)
             {

@@ -384,8 +384,15 @@ def case_task_cancellation():
                 pids.append(proc.get_pid())
                 await proc.wait()
 
+        async def inside_block():
+            # The function can run before the block is entered (the start
+            # is reported through the bridge's thread): wait for both.
+            await created(path)
+            while not pids:
+                await asyncio.sleep(0.01)
+
         task = asyncio.create_task(runner())
-        await asyncio.wait_for(created(path), 10)
+        await asyncio.wait_for(inside_block(), 10)
         task.cancel()
         try:
             await asyncio.wait_for(task, 10)
