@@ -708,6 +708,26 @@ get_from_thread (gpointer data)
   return NULL;
 }
 
+/* Takes the next result of @results: its tag is @tag and @queue's get
+ * ended with the item @value. */
+static void
+assert_got (AripResultQueue *results,
+            AripQueue       *queue,
+            guint64          tag,
+            guint32          value)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GVariant) item = NULL;
+  guint64 got_tag = 0;
+
+  result = pop_result (results, &got_tag);
+  g_assert_cmpuint (got_tag, ==, tag);
+  item = arip_queue_get_finish (queue, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_uint32 (item), ==, value);
+}
+
 /* A get from another thread, whose result goes to a result queue: the
  * item a child puts, the item put here, a cancelled wait that takes
  * nothing, an item already there, a closed queue. */
@@ -726,29 +746,16 @@ test_queue_get_to_queue (void)
   {
     g_autoptr(GVariant) reply = run ("put", g_variant_new ("(@(stt)uu)", handle (queue), 40, 1),
                                      &error);
-    g_autoptr(GAsyncResult) result = NULL;
-    g_autoptr(GVariant) item = NULL;
 
     g_assert_no_error (error);
-    result = pop_result (results, &tag);
-    g_assert_cmpuint (tag, ==, 7);
-    item = arip_queue_get_finish (queue, result, &error);
-    g_assert_no_error (error);
-    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 40);
+    assert_got (results, queue, 7, 40);
   }
 
   /* An item put in this process. */
   get.tag = 8;
   g_thread_join (g_thread_new ("get", get_from_thread, &get));
   g_assert_true (arip_queue_put_sync (queue, g_variant_new_uint32 (41), -1, NULL, &error));
-  {
-    g_autoptr(GAsyncResult) result = pop_result (results, &tag);
-    g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
-
-    g_assert_cmpuint (tag, ==, 8);
-    g_assert_no_error (error);
-    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 41);
-  }
+  assert_got (results, queue, 8, 41);
 
   /* Cancelled while it waits: it takes nothing. */
   get.tag = 9;
@@ -770,14 +777,7 @@ test_queue_get_to_queue (void)
   get.tag = 10;
   get.cancellable = NULL;
   g_thread_join (g_thread_new ("get", get_from_thread, &get));
-  {
-    g_autoptr(GAsyncResult) result = pop_result (results, &tag);
-    g_autoptr(GVariant) item = arip_queue_get_finish (queue, result, &error);
-
-    g_assert_cmpuint (tag, ==, 10);
-    g_assert_no_error (error);
-    g_assert_cmpuint (g_variant_get_uint32 (item), ==, 42);
-  }
+  assert_got (results, queue, 10, 42);
 
   /* A closed, drained queue: CLOSED, for a get waiting then as for one
    * started after. */
