@@ -367,12 +367,10 @@ break_locked (Conn *conn)
     }
 }
 
-/* Reads what the server says, waiting up to @timeout_ms for the first
- * message (0: only what is there). FALSE once the server is gone. */
 /* A reply's fields, read where a normal-form "(uiis)" keeps them: three
  * 4-byte numbers, then the string and its zero byte (the last member has
  * no offset). g_variant_get() takes 10,000 instructions for this. */
-static void
+static gboolean
 parse_reply (GVariant    *message,
              guint32     *kind,
              gint32      *pid,
@@ -382,14 +380,18 @@ parse_reply (GVariant    *message,
   const guint8 *data = g_variant_get_data (message);
   gsize size = g_variant_get_size (message);
 
-  /* receive_message() checked it: at least the numbers and a "". */
-  g_assert (size >= 13 && data[size - 1] == '\0');
+  /* receive_message() checked its normal form, which has this much. */
+  if (size < 13 || data[size - 1] != '\0')
+    return FALSE;
   memcpy (kind, data, 4);
   memcpy (pid, data + 4, 4);
   memcpy (value, data + 8, 4);
   *text = (const char *) data + 12;
+  return TRUE;
 }
 
+/* Reads what the server says, waiting up to @timeout_ms for the first
+ * message (0: only what is there). FALSE once the server is gone. */
 static gboolean
 pump_locked (Conn *conn,
              gint  timeout_ms)
@@ -417,15 +419,16 @@ pump_locked (Conn *conn,
 
       message = receive_message (conn->sock, G_VARIANT_TYPE ("(uiis)"), buffer, sizeof buffer,
                                  fds, 1, &n_fds, FALSE, TRUE);
-      if (message == NULL)
+      if (message == NULL && errno == EAGAIN)
+        return TRUE;
+      if (message == NULL || !parse_reply (message, &kind, &pid, &value, &text))
         {
-          if (errno == EAGAIN)
-            return TRUE;
+          for (guint i = 0; i < n_fds; i++)
+            close (fds[i]);
           break_locked (conn);
           return FALSE;
         }
 
-      parse_reply (message, &kind, &pid, &value, &text);
       if (kind == REPLY_EXITED && pid > 0)
         deliver_locked (pid, value);
       else if (kind == REPLY_HELLO && pid == conn->pid)
@@ -572,8 +575,9 @@ ready_locked (GError **error)
 }
 
 /* The environment as one "ay": its strings one after the other, each
- * with its zero byte (an "aay" of each string costs a GVariant per
- * variable, a tenth of a one-shot's time in the parent). */
+ * with its zero byte (as an "aay", a GVariant per variable made and
+ * serialized: more than half of the parent's own instructions for a
+ * one-shot). */
 static GVariant *
 environ_block (const char * const *envp)
 {
@@ -584,7 +588,7 @@ environ_block (const char * const *envp)
   return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, block->data, block->len, 1);
 }
 
-/* The strings of an environment_block(), borrowed from it (the array
+/* The strings of an environ_block(), borrowed from it (the array
  * newly allocated), or NULL if it does not end with a zero byte. */
 static const char **
 environ_from_block (const char *block,
