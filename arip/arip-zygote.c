@@ -907,9 +907,7 @@ become_from_request (GVariant *request,
                      guint     n_fds)
 {
   g_autofree const char **envp = NULL;
-  g_autoptr(GVariant) cwd_v = NULL;
-  g_autoptr(GVariant) env_v = NULL;
-  g_autoptr(GVariant) targets_v = NULL;
+  GVariant *cwd_v, *env_v, *targets_v;
   AripBecomeWorker how = { 0 };
   const char *cwd, *env;
   gsize n_targets, env_len;
@@ -921,6 +919,11 @@ become_from_request (GVariant *request,
   how.targets = g_variant_get_fixed_array (targets_v, &n_targets, sizeof (gint32));
   env = g_variant_get_fixed_array (env_v, &env_len, 1);
   envp = environ_from_block (env, env_len);
+  /* This never returns: no automatic cleanup would run. What they point
+   * into stays, in @request. */
+  g_variant_unref (cwd_v);
+  g_variant_unref (env_v);
+  g_variant_unref (targets_v);
   if (n_targets != n_fds || envp == NULL)
     _exit (125);   /* the server checked */
   how.fds = fds;
