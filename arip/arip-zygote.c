@@ -588,25 +588,29 @@ environ_block (const char * const *envp)
   return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, block->data, block->len, 1);
 }
 
+/* Whether an environ_block() of @len bytes ends its last string. */
+static gboolean
+environ_block_is_ended (const char *block,
+                        gsize       len)
+{
+  return len == 0 || block[len - 1] == '\0';
+}
+
 /* The strings of an environ_block(), borrowed from it (the array
- * newly allocated), or NULL if it does not end with a zero byte. */
+ * newly allocated), or NULL if it does not end its last string. */
 static const char **
 environ_from_block (const char *block,
                     gsize       len)
 {
-  const char **envp;
-  guint n = 0;
+  GPtrArray *envp;
 
-  if (len > 0 && block[len - 1] != '\0')
+  if (!environ_block_is_ended (block, len))
     return NULL;
-  for (gsize at = 0; at < len; at++)
-    n += block[at] == '\0';
-  envp = g_new (const char *, n + 1);
-  n = 0;
+  envp = g_ptr_array_new ();
   for (gsize at = 0; at < len; at += strlen (block + at) + 1)
-    envp[n++] = block + at;
-  envp[n] = NULL;
-  return envp;
+    g_ptr_array_add (envp, (gpointer) (block + at));
+  g_ptr_array_add (envp, NULL);
+  return (const char **) g_ptr_array_free (envp, FALSE);
 }
 
 AripZygoteOutcome
@@ -1058,9 +1062,9 @@ serve_fork (gint      sock,
       reply (sock, REPLY_FAILED, 0, EINVAL, "the request's descriptors do not match its targets", -1);
       return;
     }
-  g_variant_get_child (request, 1, "@ay", &env_v);
+  env_v = g_variant_get_child_value (request, 1);
   env = g_variant_get_fixed_array (env_v, &env_len, 1);
-  if (env_len > 0 && env[env_len - 1] != '\0')
+  if (!environ_block_is_ended (env, env_len))
     {
       reply (sock, REPLY_FAILED, 0, EINVAL, "the request's environment does not end its last string", -1);
       return;
